@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what is missing (Debian packages), builds SafeFlow with AddressSanitizer and
+# UndefinedBehaviorSanitizer, runs the static checks, starts the real components the
+# integration tests need, and runs the whole suite. Ends with ctest's summary.
+#   SAFEFLOW_BUILD_DIR   build directory (default build/test)
+#   CTEST_ARGS           extra ctest arguments, e.g. "-L unit"
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+./deploy/install-deps.sh
+
+build=${SAFEFLOW_BUILD_DIR:-$root/build/test}
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+  -DSAFEFLOW_SANITIZE="address;undefined" >/dev/null
+cmake --build "$build" -j"$(nproc)"
+
+./deploy/lib/checks.sh
+
+services="$build/test-services"
+mkdir -p "$services"
+stop_services() {
+  "$root/deploy/lib/test-postgres.sh" stop "$services/postgres" >/dev/null 2>&1 || true
+}
+trap stop_services EXIT
+
+SAFEFLOW_TEST_PG_DSN=$("$root/deploy/lib/test-postgres.sh" start "$services/postgres")
+export SAFEFLOW_TEST_PG_DSN
+export SAFEFLOW_REQUIRE_INTEGRATION=1
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
+export LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+# ctest's summary is the last thing printed (services stop quietly in the trap).
+# shellcheck disable=SC2086
+ctest --test-dir "$build" --output-on-failure -j2 --timeout 600 ${CTEST_ARGS:-}

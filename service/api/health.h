@@ -1,0 +1,20 @@
+// service/api/health.h. Operational endpoints: GET /healthz (the process is alive; never
+// touches the database), GET /readyz (200 when PostgreSQL answers, else 503 with Retry-After),
+// GET /metrics (Prometheus text format).
+#ifndef SAFEFLOW_SERVICE_API_HEALTH_H_
+#define SAFEFLOW_SERVICE_API_HEALTH_H_
+
+#include "absl/status/status.h"
+
+#include "service/api/http_server.h"
+#include "service/api/metrics.h"
+#include "service/store/store.h"
+
+namespace safeflow::service {
+
+[[nodiscard]] absl::Status RegisterHealthRoutes(HttpServer& server, store::Store& store,
+                                                Metrics& metrics);
+
+}  // namespace safeflow::service
+
+#endif  // SAFEFLOW_SERVICE_API_HEALTH_H_

@@ -1,0 +1,47 @@
+// service/api/http_server.h. safeflowd's HTTP front: Pistache's endpoint, our Router, request
+// ids, body limit, JSON errors for 404/405/413, metrics per route, and a pool for handlers
+// that block. TLS is nginx's job (see deploy/nginx/). Thread-safe once started.
+#ifndef SAFEFLOW_SERVICE_API_HTTP_SERVER_H_
+#define SAFEFLOW_SERVICE_API_HTTP_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+
+#include "service/api/metrics.h"
+#include "service/api/router.h"
+#include "service/config/config.h"
+
+namespace safeflow::service {
+
+class HttpServer {
+ public:
+  HttpServer(const ServerConfig& config, Metrics& metrics);
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+  ~HttpServer();
+
+  // Registers a route; call before Start(). Errors on malformed or duplicate patterns.
+  [[nodiscard]] absl::Status Handle(std::string method, std::string pattern, Handler handler,
+                                    Dispatch dispatch = Dispatch::kInline);
+
+  // Binds and starts serving on background threads. Unavailable when the address is taken.
+  [[nodiscard]] absl::Status Start();
+  // The bound port (useful with port 0). Valid after Start().
+  int port() const;
+  std::string host() const;
+
+  // Graceful stop: new requests get 503, queued and running handlers finish (up to the grace
+  // period), then the listener and I/O threads stop. Idempotent.
+  void Shutdown();
+
+  struct State;  // implementation detail, defined in the .cc
+
+ private:
+  std::shared_ptr<State> state_;  // shared with Pistache's per-thread handler clones
+};
+
+}  // namespace safeflow::service
+
+#endif  // SAFEFLOW_SERVICE_API_HTTP_SERVER_H_

@@ -1,0 +1,306 @@
+// safeflowd: wiring only. Parse flags and config, set up logging, lock the data directory,
+// start the embedded PostgreSQL (or use database.url), migrate, serve HTTP, stop on SIGTERM.
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <signal.h>
+#include <string>
+#include <thread>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include <openssl/rand.h>
+
+#include "executor/env.h"
+#include "schemas/migrations.h"
+#include "service/api/health.h"
+#include "service/api/http_server.h"
+#include "service/api/metrics.h"
+#include "service/config/config.h"
+#include "service/data_dir.h"
+#include "service/log.h"
+#include "service/store/embedded_pg.h"
+#include "service/store/store.h"
+#include "service/version.h"
+
+namespace safeflow::service {
+namespace {
+
+constexpr const char* kUsage = R"(usage: safeflowd [options]
+  --config FILE       YAML configuration (see deploy/config/safeflowd.example.yaml)
+  --data-dir DIR      override data_dir
+  --listen HOST:PORT  override server.listen (port 0 picks a free port)
+  --check-config      validate the configuration, print it (secrets masked) and exit
+  --version           print the version and exit
+  --help              this text
+Environment: SAFEFLOW_DB_DSN overrides database.url; libpq's PG* variables apply.
+)";
+
+struct Flags {
+  std::optional<std::string> config, data_dir, listen;
+  bool check_config = false;
+};
+
+// Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
+std::optional<Flags> ParseFlags(int argc, char** argv, int& exit_code) {
+  Flags f;
+  exit_code = 2;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const size_t eq = a.find('=');
+    const std::string name = a.substr(0, eq);
+    std::optional<std::string>* target = name == "--config"     ? &f.config
+                                         : name == "--data-dir" ? &f.data_dir
+                                         : name == "--listen"   ? &f.listen
+                                                                : nullptr;
+    if (target != nullptr) {
+      if (eq != std::string::npos) {
+        *target = a.substr(eq + 1);
+      } else if (i + 1 < argc) {
+        *target = argv[++i];
+      } else {
+        std::fprintf(stderr, "safeflowd: %s needs a value\n", a.c_str());
+        return std::nullopt;
+      }
+    } else if (a == "--check-config") {
+      f.check_config = true;
+    } else if (a == "--version") {
+      std::printf("safeflowd %s\n", kVersion);
+      exit_code = 0;
+      return std::nullopt;
+    } else if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      exit_code = 0;
+      return std::nullopt;
+    } else {
+      std::fprintf(stderr, "safeflowd: unknown option %s\n%s", a.c_str(), kUsage);
+      return std::nullopt;
+    }
+  }
+  exit_code = 0;
+  return f;
+}
+
+std::string NewUuid() {
+  unsigned char b[16];
+  if (RAND_bytes(b, sizeof b) != 1) std::abort();
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+  return absl::StrFormat("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
+                         b[12], b[13], b[14], b[15]);
+}
+
+std::string Hostname() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+// Waits for the database and migrates it, retrying while it is unreachable.
+absl::StatusOr<store::MigrationReport> MigrateWithRetry(store::Store& store, int timeout_seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+  auto delay = std::chrono::milliseconds(200);
+  while (true) {
+    absl::StatusOr<store::MigrationReport> r = store.Migrate(schemas::Migrations());
+    if (r.ok() || !absl::IsUnavailable(r.status()) ||
+        std::chrono::steady_clock::now() + delay > deadline) {
+      return r;
+    }
+    Log().warn("database not reachable yet ({}); retrying", r.status().message());
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+  }
+}
+
+class Heartbeat {
+ public:
+  Heartbeat(store::Store& store, std::string id) : store_(store), id_(std::move(id)) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~Heartbeat() {
+    {
+      std::scoped_lock lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(15), [this] { return stop_; })) {
+      lock.unlock();
+      if (absl::Status s = store_.HeartbeatInstance(id_); !s.ok()) {
+        Log().warn("instance heartbeat: {}", s.message());
+      }
+      lock.lock();
+    }
+  }
+  store::Store& store_;
+  const std::string id_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+int Run(int argc, char** argv) {
+  // Signals: SIGPIPE would kill us when a peer hangs up mid-response; the others are taken
+  // synchronously by sigwait() below, so block them before any thread starts.
+  ::signal(SIGPIPE, SIG_IGN);
+  sigset_t wait_set;
+  sigemptyset(&wait_set);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&wait_set, s);
+  pthread_sigmask(SIG_BLOCK, &wait_set, nullptr);
+
+  int exit_code = 0;
+  std::optional<Flags> flags = ParseFlags(argc, argv, exit_code);
+  if (!flags) return exit_code;
+
+  Config config;
+  if (flags->config) {
+    absl::StatusOr<Config> loaded = LoadConfigFile(*flags->config);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "safeflowd: configuration errors:\n%s\n",
+                   std::string(loaded.status().message()).c_str());
+      return 2;
+    }
+    config = *std::move(loaded);
+  }
+  if (flags->data_dir) config.data_dir = *flags->data_dir;
+  if (flags->listen) config.server.listen = *flags->listen;
+  ApplyEnvOverrides(config, [](const char* name) -> std::optional<std::string> {
+    const char* v = std::getenv(name);
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  });
+  if (!config.data_dir.empty() && config.data_dir.front() != '/') {
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof cwd) != nullptr)
+      config.data_dir = absl::StrCat(cwd, "/", config.data_dir);
+  }
+  if (absl::Status s = ValidateConfig(config); !s.ok()) {
+    std::fprintf(stderr, "safeflowd: configuration errors:\n%s\n",
+                 std::string(s.message()).c_str());
+    return 2;
+  }
+  if (flags->check_config) {
+    std::printf("configuration OK\n%s\n", config.Redacted().c_str());
+    return 0;
+  }
+  if (absl::Status s = SetupLogging(config.log); !s.ok()) {
+    std::fprintf(stderr, "safeflowd: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  Log().info("safeflowd {} starting (pid {})", kVersion, ::getpid());
+  Log().debug("configuration:\n{}", config.Redacted());
+
+  absl::StatusOr<std::unique_ptr<DataDirLock>> lock = DataDirLock::Acquire(config.data_dir);
+  if (!lock.ok()) {
+    Log().error("{}", lock.status().message());
+    return 1;
+  }
+
+  std::unique_ptr<store::EmbeddedPostgres> embedded;
+  std::string dsn = config.database.url;
+  if (config.embedded_database()) {
+    absl::StatusOr<std::unique_ptr<store::EmbeddedPostgres>> pg =
+        store::EmbeddedPostgres::Start(executor::DefaultEnv(), config.data_dir, config.embedded);
+    if (!pg.ok()) {
+      Log().error("embedded PostgreSQL: {}", pg.status().message());
+      return 1;
+    }
+    embedded = *std::move(pg);
+    dsn = embedded->dsn();
+  } else {
+    Log().info("using external PostgreSQL {}", RedactDsn(dsn));
+  }
+
+  std::unique_ptr<store::Store> store = store::Store::Open(dsn, config.database);
+  absl::StatusOr<store::MigrationReport> migrated =
+      MigrateWithRetry(*store, config.database.startup_timeout_seconds);
+  if (!migrated.ok()) {
+    Log().error("database migration failed: {}", migrated.status().message());
+    return 1;
+  }
+  Log().info("database schema at version {} (applied now: {})", migrated->to_version,
+             migrated->applied.size());
+
+  const std::string instance_id = NewUuid();
+  if (absl::Status s = store->RegisterInstance(
+          {.id = instance_id, .hostname = Hostname(), .pid = ::getpid(), .version = kVersion});
+      !s.ok()) {
+    Log().error("registering instance: {}", s.message());
+    return 1;
+  }
+
+  Metrics metrics;
+  metrics.AddGauge("safeflow_build_info", "Build information.",
+                   absl::StrCat("version=\"", kVersion, "\""), [] { return 1.0; });
+  metrics.AddGauge("safeflow_db_pool_size", "Maximum database connections.", "",
+                   [&store] { return static_cast<double>(store->Usage().size); });
+  metrics.AddGauge("safeflow_db_pool_connections", "Database connections by state.",
+                   "state=\"in_use\"",
+                   [&store] { return static_cast<double>(store->Usage().in_use); });
+  metrics.AddGauge("safeflow_db_pool_connections", "Database connections by state.",
+                   "state=\"open\"", [&store] { return static_cast<double>(store->Usage().open); });
+
+  HttpServer server(config.server, metrics);
+  if (absl::Status s = RegisterHealthRoutes(server, *store, metrics); !s.ok()) {
+    Log().error("routes: {}", s.message());
+    return 1;
+  }
+  if (absl::Status s = server.Start(); !s.ok()) {
+    Log().error("{}", s.message());
+    return 1;
+  }
+  const std::string address = absl::StrCat(server.host().find(':') != std::string::npos
+                                               ? absl::StrCat("[", server.host(), "]")
+                                               : server.host(),
+                                           ":", server.port());
+  const std::string addr_file = absl::StrCat(config.data_dir, "/safeflowd.addr");
+  if (absl::Status s = WriteFileAtomically(addr_file, address + "\n"); !s.ok()) {
+    Log().warn("{}", s.message());
+  }
+  Log().info("listening on http://{} (instance {})", address, instance_id);
+
+  {
+    Heartbeat heartbeat(*store, instance_id);
+    while (true) {
+      int sig = 0;
+      if (sigwait(&wait_set, &sig) != 0) continue;
+      if (sig == SIGHUP) {
+        Log().info("SIGHUP ignored (restart safeflowd to apply configuration changes)");
+        continue;
+      }
+      Log().info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      break;
+    }
+  }
+  server.Shutdown();
+  ::unlink(addr_file.c_str());
+  if (absl::Status s = store->StopInstance(instance_id); !s.ok()) {
+    Log().warn("marking instance stopped: {}", s.message());
+  }
+  store.reset();  // close connections before stopping the server
+  if (embedded) {
+    if (absl::Status s = embedded->Stop(); !s.ok()) {
+      Log().error("stopping embedded PostgreSQL: {}", s.message());
+      return 1;
+    }
+  }
+  Log().info("safeflowd stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace safeflow::service
+
+int main(int argc, char** argv) { return safeflow::service::Run(argc, argv); }
