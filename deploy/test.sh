@@ -17,10 +17,13 @@ cmake --build "$build" -j"$(nproc)"
 
 ./deploy/lib/checks.sh
 
-services="$build/test-services"
-mkdir -p "$services"
+# Under /tmp, not the build tree: service users (postgres) must be able to reach it even when
+# the checkout lives in a private home directory.
+services=$(mktemp -d /tmp/safeflow-test-services.XXXXXX)
+chmod 0711 "$services"
 stop_services() {
   "$root/deploy/lib/test-postgres.sh" stop "$services/postgres" >/dev/null 2>&1 || true
+  rm -rf "$services"
 }
 trap stop_services EXIT
 
