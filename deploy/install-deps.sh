@@ -14,7 +14,7 @@ packages=(
   libabsl-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
   # servers and tools the product runs or the tests start
   postgresql postgresql-client bubblewrap nginx slurm-wlm slurm-client munge
-  snakemake cwltool python3 python3-jsonschema python3-requests python3-yaml
+  snakemake cwltool python3 python-is-python3 python3-jsonschema python3-requests python3-yaml
   curl openssl ca-certificates iproute2 procps passwd util-linux wrk hyperfine
 )
 
@@ -24,6 +24,11 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+# npm installs the test S3 server (deploy/lib/test-s3.sh). Only when no npm is on PATH: a
+# nodesource node bundles its own npm, and Debian's npm package conflicts with it.
+if ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
