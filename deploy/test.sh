@@ -22,6 +22,7 @@ cmake --build "$build" -j"$(nproc)"
 services=$(mktemp -d /tmp/safeflow-test-services.XXXXXX)
 chmod 0711 "$services"
 stop_services() {
+  "$root/deploy/lib/test-s3.sh" stop "$services/s3" >/dev/null 2>&1 || true
   "$root/deploy/lib/test-postgres.sh" stop "$services/postgres" >/dev/null 2>&1 || true
   rm -rf "$services"
 }
@@ -29,6 +30,8 @@ trap stop_services EXIT
 
 SAFEFLOW_TEST_PG_DSN=$("$root/deploy/lib/test-postgres.sh" start "$services/postgres")
 export SAFEFLOW_TEST_PG_DSN
+s3_line=$("$root/deploy/lib/test-s3.sh" start "$services/s3")
+export "${s3_line?}"
 export SAFEFLOW_REQUIRE_INTEGRATION=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0

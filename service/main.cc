@@ -1,9 +1,11 @@
 // safeflowd: wiring only. Parse flags and config, set up logging, lock the data directory,
 // start the embedded PostgreSQL (or use database.url), migrate, serve HTTP, stop on SIGTERM.
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <mutex>
 #include <optional>
@@ -14,18 +16,26 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include <openssl/rand.h>
 
 #include "executor/env.h"
+#include "executor/local/local_backend.h"
+#include "executor/transfer/transfer.h"
+#include "executor/users.h"
 #include "schemas/migrations.h"
 #include "service/api/health.h"
 #include "service/api/http_server.h"
 #include "service/api/metrics.h"
+#include "service/api/tes_api.h"
 #include "service/config/config.h"
 #include "service/data_dir.h"
 #include "service/log.h"
+#include "service/scheduler/scheduler.h"
 #include "service/store/embedded_pg.h"
 #include "service/store/store.h"
+#include "service/store/task_store.h"
 #include "service/version.h"
 
 namespace safeflow::service {
@@ -116,6 +126,78 @@ absl::StatusOr<store::MigrationReport> MigrateWithRetry(store::Store& store, int
     std::this_thread::sleep_for(delay);
     delay = std::min(delay * 2, std::chrono::milliseconds(5000));
   }
+}
+
+executor::transfer::TransferConfig MakeTransferConfig(const StorageConfig& s) {
+  executor::transfer::TransferConfig t;
+  t.input_roots = s.input_roots;
+  t.output_roots = s.output_roots;
+  t.http_allow_hosts = s.http_allow_hosts;
+  t.max_input_bytes = s.max_input_bytes;
+  t.timeout = std::chrono::seconds(s.transfer_timeout_seconds);
+  if (!s.s3.endpoint.empty()) {
+    executor::transfer::S3Config s3;
+    s3.endpoint = s.s3.endpoint;
+    s3.region = s.s3.region;
+    s3.access_key_id = s.s3.access_key_id;
+    s3.secret_access_key = s.s3.secret_access_key;
+    s3.path_style = s.s3.path_style;
+    t.s3 = s3;
+  }
+  return t;
+}
+
+// safeflow-worker: local.worker_path, else beside this binary, else in the build tree's
+// executor/ folder, else on PATH.
+std::string FindWorker(const LocalConfig& local) {
+  if (!local.worker_path.empty()) return local.worker_path;
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  for (const std::filesystem::path& candidate :
+       {self.parent_path() / "safeflow-worker",
+        self.parent_path().parent_path() / "executor" / "safeflow-worker",
+        std::filesystem::path("/usr/lib/safeflow/safeflow-worker")}) {
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+  }
+  for (const char* dir : {"/usr/local/bin", "/usr/bin"}) {
+    const std::string p = std::string(dir) + "/safeflow-worker";
+    if (::access(p.c_str(), X_OK) == 0) return p;
+  }
+  return "safeflow-worker (not found)";
+}
+
+absl::StatusOr<std::unique_ptr<executor::Backend>> MakeLocalBackend(
+    const Config& config, const executor::transfer::TransferConfig& transfer) {
+  executor::LocalBackendConfig c;
+  c.work_dir = config.local.work_dir.empty() ? config.data_dir + "/work" : config.local.work_dir;
+  c.worker_path = FindWorker(config.local);
+  if (executor::RunningAsRoot()) {
+    absl::StatusOr<executor::UserIds> user =
+        executor::EnsureSystemUser(executor::DefaultEnv(), config.local.worker_user);
+    if (!user.ok()) return user.status();
+    c.run_as = *user;
+  }
+  for (const EnvironmentConfig& e : config.environments) {
+    c.images[e.name] = e.root;
+    for (const std::string& a : e.aliases) c.images[a] = e.root;
+  }
+  c.max_task_seconds = config.local.max_task_seconds;
+  c.default_disk_gb = config.local.default_disk_gb;
+  c.default_ram_gb = config.local.default_ram_gb;
+  c.log_tail_bytes = config.local.log_tail_bytes;
+  c.keep_task_dirs = config.local.keep_task_dirs;
+  c.transfer = transfer;
+  // A sanitizer build of the worker needs its options; LeakSanitizer cannot run under the
+  // sandbox's seccomp filter (it uses ptrace), so it is switched off there.
+  if (const char* asan = std::getenv("ASAN_OPTIONS")) {
+    c.extra_env.push_back(absl::StrCat("ASAN_OPTIONS=", asan, ":detect_leaks=0"));
+  }
+  if (const char* ubsan = std::getenv("UBSAN_OPTIONS")) {
+    c.extra_env.push_back(absl::StrCat("UBSAN_OPTIONS=", ubsan));
+  }
+  Log().info("local backend: worker {}, work dir {}, sandbox user {}", c.worker_path, c.work_dir,
+             c.run_as ? c.run_as->name : "(self)");
+  return executor::NewLocalBackend(std::move(c));
 }
 
 class Heartbeat {
@@ -234,12 +316,32 @@ int Run(int argc, char** argv) {
              migrated->applied.size());
 
   const std::string instance_id = NewUuid();
-  if (absl::Status s = store->RegisterInstance(
-          {.id = instance_id, .hostname = Hostname(), .pid = ::getpid(), .version = kVersion});
-      !s.ok()) {
-    Log().error("registering instance: {}", s.message());
+  absl::StatusOr<std::vector<std::string>> dead_instances =
+      store->RegisterInstance({.id = instance_id,
+                               .hostname = Hostname(),
+                               .pid = ::getpid(),
+                               .version = kVersion,
+                               .data_dir = config.data_dir});
+  if (!dead_instances.ok()) {
+    Log().error("registering instance: {}", dead_instances.status().message());
     return 1;
   }
+  if (!dead_instances->empty()) {
+    Log().warn(
+        "{} earlier instance(s) of this data_dir did not stop cleanly; their tasks are "
+        "reclaimed now",
+        dead_instances->size());
+  }
+
+  // Execution: the local sandbox backend and the scheduler that feeds it.
+  const executor::transfer::TransferConfig transfer_config = MakeTransferConfig(config.storage);
+  absl::StatusOr<std::unique_ptr<executor::Backend>> local =
+      MakeLocalBackend(config, transfer_config);
+  if (!local.ok()) {
+    Log().error("local backend: {}", local.status().message());
+    return 1;
+  }
+  store::TaskStore task_store(*store);
 
   Metrics metrics;
   metrics.AddGauge("safeflow_build_info", "Build information.",
@@ -252,8 +354,27 @@ int Run(int argc, char** argv) {
   metrics.AddGauge("safeflow_db_pool_connections", "Database connections by state.",
                    "state=\"open\"", [&store] { return static_cast<double>(store->Usage().open); });
 
+  Scheduler scheduler(task_store, {{"local", local->get()}}, config.scheduler, instance_id, dsn,
+                      *dead_instances);
+  metrics.AddGauge("safeflow_tasks_running", "Task attempts running in this process.", "",
+                   [&scheduler] { return static_cast<double>(scheduler.running()); });
+
   HttpServer server(config.server, metrics);
+  TesApiOptions tes_options;
+  tes_options.check_input_url = [&transfer_config](std::string_view url) {
+    return executor::transfer::CheckInputUrl(transfer_config, url);
+  };
+  tes_options.check_output_url = [&transfer_config](std::string_view url) {
+    return executor::transfer::CheckOutputUrl(transfer_config, url);
+  };
+  tes_options.started_at = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
+  tes_options.cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (absl::Status s = RegisterHealthRoutes(server, *store, metrics); !s.ok()) {
+    Log().error("routes: {}", s.message());
+    return 1;
+  }
+  if (absl::Status s = RegisterTesRoutes(server, task_store, config, std::move(tes_options));
+      !s.ok()) {
     Log().error("routes: {}", s.message());
     return 1;
   }
@@ -270,6 +391,7 @@ int Run(int argc, char** argv) {
     Log().warn("{}", s.message());
   }
   Log().info("listening on http://{} (instance {})", address, instance_id);
+  scheduler.Start();
 
   {
     Heartbeat heartbeat(*store, instance_id);
@@ -285,6 +407,7 @@ int Run(int argc, char** argv) {
     }
   }
   server.Shutdown();
+  scheduler.Stop();
   ::unlink(addr_file.c_str());
   if (absl::Status s = store->StopInstance(instance_id); !s.ok()) {
     Log().warn("marking instance stopped: {}", s.message());

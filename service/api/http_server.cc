@@ -1,17 +1,22 @@
 #include "service/api/http_server.h"
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <random>
 #include <regex>
 #include <sstream>
+#include <sys/socket.h>
 #include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "nlohmann/json.hpp"
 #include "pistache/endpoint.h"
 #include "pistache/http.h"
+#include "pistache/peer.h"
 
 #include "service/log.h"
 #include "service/thread_pool.h"
@@ -51,12 +56,96 @@ std::string SanitiseRequestId(const std::optional<std::string>& given) {
   return NewRequestId();
 }
 
-HttpRequest Convert(const Http::Request& req) {
+// Per-connection record of raw request lines, kept in the peer's data by TapHandler.
+// Pistache's query parser keeps one value per key, so repeated parameters (TES's
+// tag_key/tag_value pairs) are parsed again from the raw request line.
+struct RawLines {
+  std::string head;          // bytes of the current request's head (line + headers) so far
+  bool expect_start = true;  // the next input starts a new request
+  bool in_head = false;      // collecting `head`
+  bool rejected = false;     // answered 413 early; drop everything else from this peer
+  std::string line;          // the last complete request line
+};
+constexpr const char* kRawLinesKey = "safeflow.raw_lines";
+constexpr std::size_t kMaxRequestLine = 16 * 1024;
+constexpr std::size_t kMaxRequestHead = 64 * 1024;
+
+// The Content-Length of a request head ("METHOD target HTTP/1.1\r\nName: value\r\n...").
+std::optional<std::uint64_t> ContentLength(const std::string& head) {
+  size_t pos = head.find("\r\n");
+  while (pos != std::string::npos) {
+    const size_t start = pos + 2;
+    pos = head.find("\r\n", start);
+    std::string_view field(head.data() + start,
+                           (pos == std::string::npos ? head.size() : pos) - start);
+    const size_t colon = field.find(':');
+    if (colon == std::string_view::npos) continue;
+    if (absl::AsciiStrToLower(std::string(field.substr(0, colon))) != "content-length") continue;
+    std::string value(absl::StripAsciiWhitespace(std::string(field.substr(colon + 1))));
+    std::uint64_t n = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (ec == std::errc() && end == value.data() + value.size()) return n;
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// Answers 413 as JSON before Pistache buffers the body, then shuts the connection down.
+void RejectOversize(const std::shared_ptr<Pistache::Tcp::Peer>& peer, std::uint64_t length) {
+  nlohmann::json body = {
+      {"msg", absl::StrCat("request body of ", length, " bytes exceeds the limit")},
+      {"status_code", 413}};
+  const std::string text = body.dump();
+  const std::string response = absl::StrCat(
+      "HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nContent-Length: ",
+      text.size(), "\r\nConnection: close\r\n\r\n", text);
+  const int fd = peer->fd();
+  peer->send(Pistache::RawBuffer(response, response.size()))
+      .then([fd](ssize_t) { ::shutdown(fd, SHUT_RDWR); },
+            [fd](std::exception_ptr) { ::shutdown(fd, SHUT_RDWR); });
+}
+
+// Splits "a=1&b=2&a=3" into decoded pairs; false on a malformed escape.
+bool ParseQuery(std::string_view q, std::vector<std::pair<std::string, std::string>>& out) {
+  out.clear();
+  while (!q.empty()) {
+    const size_t amp = q.find('&');
+    std::string_view part = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+    if (part.empty()) continue;
+    const size_t eq = part.find('=');
+    std::string k, v;
+    if (!PercentDecode(part.substr(0, eq), true, k)) return false;
+    if (eq != std::string_view::npos && !PercentDecode(part.substr(eq + 1), true, v)) return false;
+    out.emplace_back(std::move(k), std::move(v));
+  }
+  return true;
+}
+
+// The query of `raw_line` ("GET /path?q HTTP/1.1") when its path is `resource`.
+std::optional<std::vector<std::pair<std::string, std::string>>> QueryFromRawLine(
+    const std::string& raw_line, const std::string& resource) {
+  const size_t sp1 = raw_line.find(' ');
+  const size_t sp2 = raw_line.rfind(' ');
+  if (sp1 == std::string::npos || sp2 == sp1) return std::nullopt;
+  std::string_view target = std::string_view(raw_line).substr(sp1 + 1, sp2 - sp1 - 1);
+  const size_t qm = target.find('?');
+  if (target.substr(0, qm) != resource) return std::nullopt;
+  std::vector<std::pair<std::string, std::string>> q;
+  if (qm != std::string_view::npos && !ParseQuery(target.substr(qm + 1), q)) return std::nullopt;
+  return q;
+}
+
+HttpRequest Convert(const Http::Request& req, const std::string& raw_line) {
   HttpRequest r;
   r.method = Http::methodString(req.method());
   r.path = req.resource();
-  for (auto it = req.query().parameters_begin(); it != req.query().parameters_end(); ++it) {
-    r.query.emplace_back(it->first, it->second);
+  if (auto q = QueryFromRawLine(raw_line, r.path)) {
+    r.query = *std::move(q);
+  } else {
+    for (auto it = req.query().parameters_begin(); it != req.query().parameters_end(); ++it) {
+      r.query.emplace_back(it->first, it->second);
+    }
   }
   for (const std::shared_ptr<Http::Header::Header>& h : req.headers().list()) {
     std::ostringstream v;
@@ -113,7 +202,15 @@ class PistacheHandler final : public Http::Handler {
 
   void onRequest(const Http::Request& preq, Http::ResponseWriter writer) override {
     const Clock::time_point start = Clock::now();
-    auto req = std::make_shared<HttpRequest>(Convert(preq));
+    std::string raw_line;
+    if (std::shared_ptr<Pistache::Tcp::Peer> peer = writer.peer()) {
+      if (auto lines = std::static_pointer_cast<RawLines>(peer->getData(kRawLinesKey))) {
+        raw_line = std::move(lines->line);
+        lines->line.clear();
+        lines->expect_start = true;
+      }
+    }
+    auto req = std::make_shared<HttpRequest>(Convert(preq, raw_line));
     HttpServer::State& st = *state_;
     auto finish = [state = state_, req, start](Http::ResponseWriter& w, const HttpResponse& resp,
                                                const std::string& route) {
@@ -180,6 +277,95 @@ class PistacheHandler final : public Http::Handler {
   std::shared_ptr<HttpServer::State> state_;
 };
 
+// Pistache's Tcp::Handler keeps its transport in a private member that only Transport sets.
+// TapHandler needs its inner handler to share the outer one's transport; this reaches the
+// member through the explicit-instantiation access rule ([temp.spec.general]/6), which is
+// standard C++, and depends only on the member's name and type in Debian's Pistache 0.0.5.
+struct TransportMemberTag {
+  using type = Pistache::Tcp::Transport* Pistache::Tcp::Handler::*;
+  friend type TransportMember(TransportMemberTag);
+};
+template <typename Tag, typename Tag::type Member>
+struct MemberAccess {
+  friend typename Tag::type TransportMember(Tag) { return Member; }
+};
+template struct MemberAccess<TransportMemberTag, &Pistache::Tcp::Handler::transport_>;
+
+// What Pistache runs: records each request's raw request line in the peer's data, then hands
+// the bytes to the real HTTP handler (PistacheHandler), whose onRequest reads the line.
+// Http::Handler's own onInput is private, hence the inner handler instead of a base call.
+class TapHandler final : public Http::Handler {
+ public:
+  HTTP_PROTOTYPE(TapHandler)
+  explicit TapHandler(std::shared_ptr<HttpServer::State> state)
+      : state_(state), inner_(std::make_shared<PistacheHandler>(std::move(state))) {}
+  // Pistache clones the prototype per I/O thread: each clone gets its own inner handler.
+  TapHandler(const TapHandler& other)
+      : Http::Handler(other),
+        state_(other.state_),
+        inner_(std::make_shared<PistacheHandler>(other.state_)) {}
+
+  void onRequest(const Http::Request&, Http::ResponseWriter) override {}  // inner_ answers
+
+ private:
+  void Attach() {
+    if (attached_) return;
+    (*inner_).*TransportMember(TransportMemberTag{}) = transport();
+    inner_->setMaxRequestSize(getMaxRequestSize());
+    inner_->setMaxResponseSize(getMaxResponseSize());
+    inner_->setHeaderTimeout(getHeaderTimeout());
+    inner_->setBodyTimeout(getBodyTimeout());
+    attached_ = true;
+  }
+  Pistache::Tcp::Handler& Inner() { return *inner_; }
+
+  void onConnection(const std::shared_ptr<Pistache::Tcp::Peer>& peer) override {
+    Attach();
+    peer->putData(kRawLinesKey, std::make_shared<RawLines>());
+    Inner().onConnection(peer);
+  }
+  void onDisconnection(const std::shared_ptr<Pistache::Tcp::Peer>& peer) override {
+    Inner().onDisconnection(peer);
+  }
+  void onInput(const char* buffer, size_t len,
+               const std::shared_ptr<Pistache::Tcp::Peer>& peer) override {
+    Attach();
+    auto lines = std::static_pointer_cast<RawLines>(peer->getData(kRawLinesKey));
+    if (lines) {
+      if (lines->rejected) return;
+      if (lines->expect_start) {
+        lines->expect_start = false;
+        lines->in_head = true;
+        lines->head.clear();
+        lines->line.clear();
+      }
+      if (lines->in_head) {
+        const size_t before = lines->head.size();
+        lines->head.append(buffer, std::min(len, kMaxRequestHead + 4 - before));
+        const size_t end = lines->head.find("\r\n\r\n");
+        if (end != std::string::npos || lines->head.size() > kMaxRequestHead) {
+          lines->in_head = false;
+          const std::string head = lines->head.substr(0, end);
+          lines->head.clear();
+          lines->line = head.substr(0, head.find("\r\n"));
+          if (lines->line.size() > kMaxRequestLine) lines->line.clear();
+          std::optional<std::uint64_t> length = ContentLength(head);
+          if (length && *length > state_->config.max_request_bytes) {
+            lines->rejected = true;
+            RejectOversize(peer, *length);
+            return;
+          }
+        }
+      }
+    }
+    Inner().onInput(buffer, len, peer);
+  }
+
+  std::shared_ptr<HttpServer::State> state_;
+  std::shared_ptr<PistacheHandler> inner_;
+  bool attached_ = false;
+};
+
 }  // namespace
 
 HttpServer::HttpServer(const ServerConfig& config, Metrics& metrics)
@@ -214,7 +400,7 @@ absl::Status HttpServer::Start() {
     state_->endpoint = std::make_unique<Http::Endpoint>(
         Pistache::Address(hp->host, Pistache::Port(static_cast<uint16_t>(hp->port))));
     state_->endpoint->init(opts);
-    state_->endpoint->setHandler(Http::make_handler<PistacheHandler>(state_));
+    state_->endpoint->setHandler(Http::make_handler<TapHandler>(state_));
     state_->endpoint->serveThreaded();
     state_->host = hp->host;
     state_->port = state_->endpoint->getPort();

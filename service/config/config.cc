@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -9,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "yaml-cpp/yaml.h"
@@ -49,6 +51,10 @@ class Reader {
   void Str(const YAML::Node& parent, std::string_view path, const char* key, std::string& out) {
     const YAML::Node n = parent[key];
     if (!n) return;
+    if (n.IsNull()) {
+      out.clear();
+      return;
+    }
     if (!n.IsScalar()) {
       Error(Join(path, key), "expected a string");
       return;
@@ -79,6 +85,53 @@ class Reader {
       return;
     }
     out = static_cast<Int>(v);
+  }
+
+  void StrList(const YAML::Node& parent, std::string_view path, const char* key,
+               std::vector<std::string>& out) {
+    const YAML::Node n = parent[key];
+    if (!n || n.IsNull()) return;
+    const std::string where = Join(path, key);
+    if (!n.IsSequence()) {
+      Error(where, "expected a list of strings");
+      return;
+    }
+    out.clear();
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      if (!n[i].IsScalar()) {
+        Error(absl::StrCat(where, "[", i, "]"), "expected a string");
+        continue;
+      }
+      out.push_back(n[i].Scalar());
+    }
+  }
+
+  void Bool(const YAML::Node& parent, std::string_view path, const char* key, bool& out) {
+    const YAML::Node n = parent[key];
+    if (!n) return;
+    const std::string where = Join(path, key);
+    if (!n.IsScalar() || (n.Scalar() != "true" && n.Scalar() != "false")) {
+      Error(where, "expected true or false");
+      return;
+    }
+    out = n.Scalar() == "true";
+  }
+
+  void Number(const YAML::Node& parent, std::string_view path, const char* key, double& out,
+              double min, double max) {
+    const YAML::Node n = parent[key];
+    if (!n) return;
+    const std::string where = Join(path, key);
+    double v = 0;
+    if (!n.IsScalar() || !absl::SimpleAtod(n.Scalar(), &v) || !std::isfinite(v)) {
+      Error(where, "expected a number");
+      return;
+    }
+    if (v < min || v > max) {
+      Error(where, absl::StrCat("must be between ", min, " and ", max, ", got ", v));
+      return;
+    }
+    out = v;
   }
 
   void Error(std::string_view path, std::string_view what) {
@@ -135,6 +188,100 @@ void ReadEmbedded(Reader& r, const YAML::Node& n, EmbeddedPgConfig& c) {
   r.Integer(n, "embedded", "max_connections", c.max_connections, 10, 10000);
 }
 
+void ReadScheduler(Reader& r, const YAML::Node& n, SchedulerConfig& c) {
+  if (!r.Map(n, "scheduler",
+             {"max_concurrent_tasks", "lease_seconds", "orphan_policy", "max_attempts",
+              "poll_interval_ms"})) {
+    return;
+  }
+  r.Integer(n, "scheduler", "max_concurrent_tasks", c.max_concurrent_tasks, 0, 4096);
+  r.Integer(n, "scheduler", "lease_seconds", c.lease_seconds, 5, 3600);
+  r.Str(n, "scheduler", "orphan_policy", c.orphan_policy);
+  r.Integer(n, "scheduler", "max_attempts", c.max_attempts, 1, 100);
+  r.Integer(n, "scheduler", "poll_interval_ms", c.poll_interval_ms, 50, 60000);
+}
+
+void ReadLocal(Reader& r, const YAML::Node& n, LocalConfig& c) {
+  if (!r.Map(n, "local",
+             {"work_dir", "worker_path", "worker_user", "max_task_seconds", "default_disk_gb",
+              "default_ram_gb", "max_ram_gb", "max_disk_gb", "max_cpu_cores", "log_tail_bytes",
+              "keep_task_dirs"})) {
+    return;
+  }
+  r.Str(n, "local", "work_dir", c.work_dir);
+  r.Str(n, "local", "worker_path", c.worker_path);
+  r.Str(n, "local", "worker_user", c.worker_user);
+  r.Integer(n, "local", "max_task_seconds", c.max_task_seconds, 1, 30 * 86400);
+  r.Number(n, "local", "default_disk_gb", c.default_disk_gb, 0.001, 65536);
+  r.Number(n, "local", "default_ram_gb", c.default_ram_gb, 0.001, 65536);
+  r.Number(n, "local", "max_ram_gb", c.max_ram_gb, 0.001, 65536);
+  r.Number(n, "local", "max_disk_gb", c.max_disk_gb, 0.001, 65536);
+  r.Integer(n, "local", "max_cpu_cores", c.max_cpu_cores, 0, 4096);
+  r.Integer<std::uint64_t>(n, "local", "log_tail_bytes", c.log_tail_bytes, 1024, 16 << 20);
+  r.Bool(n, "local", "keep_task_dirs", c.keep_task_dirs);
+}
+
+void ReadEnvironments(Reader& r, const YAML::Node& n, std::vector<EnvironmentConfig>& out) {
+  if (!n || n.IsNull()) return;
+  if (!n.IsSequence()) {
+    r.Error("environments", "expected a list of {name, root, aliases}");
+    return;
+  }
+  out.clear();
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const std::string path = absl::StrCat("environments[", i, "]");
+    EnvironmentConfig e;
+    e.aliases.clear();
+    if (!r.Map(n[i], path, {"name", "root", "aliases"})) {
+      if (!n[i] || n[i].IsNull()) r.Error(path, "expected a mapping");
+      continue;
+    }
+    r.Str(n[i], path, "name", e.name);
+    r.Str(n[i], path, "root", e.root);
+    r.StrList(n[i], path, "aliases", e.aliases);
+    out.push_back(std::move(e));
+  }
+}
+
+void ReadStorage(Reader& r, const YAML::Node& n, StorageConfig& c) {
+  if (!r.Map(n, "storage",
+             {"input_roots", "output_roots", "http_allow_hosts", "s3", "max_input_bytes",
+              "transfer_timeout_seconds"})) {
+    return;
+  }
+  r.StrList(n, "storage", "input_roots", c.input_roots);
+  r.StrList(n, "storage", "output_roots", c.output_roots);
+  r.StrList(n, "storage", "http_allow_hosts", c.http_allow_hosts);
+  r.Integer<std::uint64_t>(n, "storage", "max_input_bytes", c.max_input_bytes, 1,
+                           std::uint64_t{1} << 50);
+  r.Integer(n, "storage", "transfer_timeout_seconds", c.transfer_timeout_seconds, 1, 7 * 86400);
+  const YAML::Node s3 = n["s3"];
+  if (r.Map(s3, "storage.s3",
+            {"endpoint", "region", "access_key_id", "secret_access_key", "path_style"})) {
+    r.Str(s3, "storage.s3", "endpoint", c.s3.endpoint);
+    r.Str(s3, "storage.s3", "region", c.s3.region);
+    r.Str(s3, "storage.s3", "access_key_id", c.s3.access_key_id);
+    r.Str(s3, "storage.s3", "secret_access_key", c.s3.secret_access_key);
+    r.Bool(s3, "storage.s3", "path_style", c.s3.path_style);
+  }
+}
+
+void ReadServiceInfo(Reader& r, const YAML::Node& n, ServiceInfoConfig& c) {
+  if (!r.Map(n, "service_info",
+             {"id", "name", "description", "organization_name", "organization_url", "contact_url",
+              "documentation_url", "environment"})) {
+    return;
+  }
+  r.Str(n, "service_info", "id", c.id);
+  r.Str(n, "service_info", "name", c.name);
+  r.Str(n, "service_info", "description", c.description);
+  r.Str(n, "service_info", "organization_name", c.organization_name);
+  r.Str(n, "service_info", "organization_url", c.organization_url);
+  r.Str(n, "service_info", "contact_url", c.contact_url);
+  r.Str(n, "service_info", "documentation_url", c.documentation_url);
+  r.Str(n, "service_info", "environment", c.environment);
+}
+
 void ReadLog(Reader& r, const YAML::Node& n, LogConfig& c) {
   if (!r.Map(n, "log", {"level", "format", "file"})) return;
   r.Str(n, "log", "level", c.level);
@@ -160,11 +307,18 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text) {
   Config c;
   Reader r;
   if (root && !root.IsNull()) {
-    if (r.Map(root, "", {"data_dir", "server", "database", "embedded", "log"})) {
+    if (r.Map(root, "",
+              {"data_dir", "server", "database", "embedded", "scheduler", "local", "environments",
+               "storage", "service_info", "log"})) {
       r.Str(root, "", "data_dir", c.data_dir);
       ReadServer(r, root["server"], c.server);
       ReadDatabase(r, root["database"], c.database);
       ReadEmbedded(r, root["embedded"], c.embedded);
+      ReadScheduler(r, root["scheduler"], c.scheduler);
+      ReadLocal(r, root["local"], c.local);
+      ReadEnvironments(r, root["environments"], c.environments);
+      ReadStorage(r, root["storage"], c.storage);
+      ReadServiceInfo(r, root["service_info"], c.service_info);
       ReadLog(r, root["log"], c.log);
     }
   }
@@ -188,6 +342,10 @@ void ApplyEnvOverrides(Config& config,
                        const std::function<std::optional<std::string>(const char*)>& getenv) {
   if (std::optional<std::string> dsn = getenv("SAFEFLOW_DB_DSN"); dsn && !dsn->empty()) {
     config.database.url = *dsn;
+  }
+  if (std::optional<std::string> secret = getenv("SAFEFLOW_S3_SECRET_ACCESS_KEY");
+      secret && !secret->empty()) {
+    config.storage.s3.secret_access_key = *secret;
   }
 }
 
@@ -265,6 +423,57 @@ absl::Status ValidateConfig(const Config& c) {
       errors.push_back("database.pool_size: must leave 5 of embedded.max_connections spare");
     }
   }
+  if (c.scheduler.orphan_policy != "requeue" && c.scheduler.orphan_policy != "fail") {
+    errors.push_back(absl::StrCat("scheduler.orphan_policy: '", c.scheduler.orphan_policy,
+                                  "' is not requeue or fail"));
+  }
+  static const std::regex kName("^[a-z_][a-z0-9_-]{0,31}$");
+  if (!std::regex_match(c.local.worker_user, kName) || c.local.worker_user == "root") {
+    errors.push_back(absl::StrCat("local.worker_user: '", c.local.worker_user,
+                                  "' is not a valid non-root system user name"));
+  }
+  if (c.local.default_ram_gb > c.local.max_ram_gb) {
+    errors.push_back("local.default_ram_gb: must not exceed local.max_ram_gb");
+  }
+  if (c.local.default_disk_gb > c.local.max_disk_gb) {
+    errors.push_back("local.default_disk_gb: must not exceed local.max_disk_gb");
+  }
+  for (const std::string* p : {&c.local.work_dir, &c.local.worker_path}) {
+    if (!p->empty() && p->front() != '/') {
+      errors.push_back(absl::StrCat(p == &c.local.work_dir ? "local.work_dir" : "local.worker_path",
+                                    ": must be an absolute path"));
+    }
+  }
+  if (c.environments.empty()) errors.push_back("environments: at least one is required");
+  std::set<std::string> image_names;
+  for (std::size_t i = 0; i < c.environments.size(); ++i) {
+    const EnvironmentConfig& e = c.environments[i];
+    const std::string path = absl::StrCat("environments[", i, "]");
+    if (e.name.empty()) errors.push_back(path + ".name: required");
+    if (e.root.empty() || e.root.front() != '/') {
+      errors.push_back(path + ".root: must be an absolute path");
+    }
+    std::vector<std::string> names = e.aliases;
+    names.push_back(e.name);
+    for (const std::string& n : names) {
+      if (!n.empty() && !image_names.insert(n).second) {
+        errors.push_back(absl::StrCat(path, ": image name '", n, "' is used twice"));
+      }
+    }
+  }
+  for (const auto* roots : {&c.storage.input_roots, &c.storage.output_roots}) {
+    for (const std::string& r : *roots) {
+      if (r.empty() || r.front() != '/') {
+        errors.push_back(absl::StrCat(
+            roots == &c.storage.input_roots ? "storage.input_roots" : "storage.output_roots", ": '",
+            r, "' must be an absolute path"));
+      }
+    }
+  }
+  if (!c.storage.s3.endpoint.empty() && c.storage.s3.endpoint.rfind("http://", 0) != 0 &&
+      c.storage.s3.endpoint.rfind("https://", 0) != 0) {
+    errors.push_back("storage.s3.endpoint: must start with http:// or https://");
+  }
   return Collect(errors);
 }
 
@@ -309,6 +518,60 @@ std::string Config::Redacted() const {
   e << YAML::Key << "start_timeout_seconds" << YAML::Value << embedded.start_timeout_seconds;
   e << YAML::Key << "shared_buffers" << YAML::Value << embedded.shared_buffers;
   e << YAML::Key << "max_connections" << YAML::Value << embedded.max_connections;
+  e << YAML::EndMap;
+  e << YAML::Key << "scheduler" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "max_concurrent_tasks" << YAML::Value << scheduler.max_concurrent_tasks;
+  e << YAML::Key << "lease_seconds" << YAML::Value << scheduler.lease_seconds;
+  e << YAML::Key << "orphan_policy" << YAML::Value << scheduler.orphan_policy;
+  e << YAML::Key << "max_attempts" << YAML::Value << scheduler.max_attempts;
+  e << YAML::Key << "poll_interval_ms" << YAML::Value << scheduler.poll_interval_ms;
+  e << YAML::EndMap;
+  e << YAML::Key << "local" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "work_dir" << YAML::Value << local.work_dir;
+  e << YAML::Key << "worker_path" << YAML::Value << local.worker_path;
+  e << YAML::Key << "worker_user" << YAML::Value << local.worker_user;
+  e << YAML::Key << "max_task_seconds" << YAML::Value << local.max_task_seconds;
+  e << YAML::Key << "default_disk_gb" << YAML::Value << local.default_disk_gb;
+  e << YAML::Key << "default_ram_gb" << YAML::Value << local.default_ram_gb;
+  e << YAML::Key << "max_ram_gb" << YAML::Value << local.max_ram_gb;
+  e << YAML::Key << "max_disk_gb" << YAML::Value << local.max_disk_gb;
+  e << YAML::Key << "max_cpu_cores" << YAML::Value << local.max_cpu_cores;
+  e << YAML::Key << "log_tail_bytes" << YAML::Value << local.log_tail_bytes;
+  e << YAML::Key << "keep_task_dirs" << YAML::Value << local.keep_task_dirs;
+  e << YAML::EndMap;
+  e << YAML::Key << "environments" << YAML::Value << YAML::BeginSeq;
+  for (const EnvironmentConfig& env : environments) {
+    e << YAML::BeginMap;
+    e << YAML::Key << "name" << YAML::Value << env.name;
+    e << YAML::Key << "root" << YAML::Value << env.root;
+    e << YAML::Key << "aliases" << YAML::Value << YAML::Flow << env.aliases;
+    e << YAML::EndMap;
+  }
+  e << YAML::EndSeq;
+  e << YAML::Key << "storage" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "input_roots" << YAML::Value << YAML::Flow << storage.input_roots;
+  e << YAML::Key << "output_roots" << YAML::Value << YAML::Flow << storage.output_roots;
+  e << YAML::Key << "http_allow_hosts" << YAML::Value << YAML::Flow << storage.http_allow_hosts;
+  e << YAML::Key << "s3" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "endpoint" << YAML::Value << storage.s3.endpoint;
+  e << YAML::Key << "region" << YAML::Value << storage.s3.region;
+  e << YAML::Key << "access_key_id" << YAML::Value << storage.s3.access_key_id;
+  e << YAML::Key << "secret_access_key" << YAML::Value
+    << (storage.s3.secret_access_key.empty() ? "" : "***");
+  e << YAML::Key << "path_style" << YAML::Value << storage.s3.path_style;
+  e << YAML::EndMap;
+  e << YAML::Key << "max_input_bytes" << YAML::Value << storage.max_input_bytes;
+  e << YAML::Key << "transfer_timeout_seconds" << YAML::Value << storage.transfer_timeout_seconds;
+  e << YAML::EndMap;
+  e << YAML::Key << "service_info" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "id" << YAML::Value << service_info.id;
+  e << YAML::Key << "name" << YAML::Value << service_info.name;
+  e << YAML::Key << "description" << YAML::Value << service_info.description;
+  e << YAML::Key << "organization_name" << YAML::Value << service_info.organization_name;
+  e << YAML::Key << "organization_url" << YAML::Value << service_info.organization_url;
+  e << YAML::Key << "contact_url" << YAML::Value << service_info.contact_url;
+  e << YAML::Key << "documentation_url" << YAML::Value << service_info.documentation_url;
+  e << YAML::Key << "environment" << YAML::Value << service_info.environment;
   e << YAML::EndMap;
   e << YAML::Key << "log" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "level" << YAML::Value << log.level;

@@ -45,6 +45,63 @@ struct EmbeddedPgConfig {
   int max_connections = 100;
 };
 
+struct SchedulerConfig {
+  int max_concurrent_tasks = 2;           // tasks this process runs at once
+  int lease_seconds = 30;                 // a claim not renewed for this long is an orphan
+  std::string orphan_policy = "requeue";  // requeue | fail
+  int max_attempts = 3;                   // attempts before an orphan fails instead of requeueing
+  int poll_interval_ms = 500;             // how often to look for work when no notification arrives
+};
+
+// An approved execution environment: TES images are names of these.
+struct EnvironmentConfig {
+  std::string name;                  // e.g. "host"
+  std::string root = "/";            // sandbox root whose usr/ (and etc/ parts) are bound
+  std::vector<std::string> aliases;  // other image names that mean this environment
+};
+
+struct LocalConfig {
+  std::string work_dir;                         // empty: <data_dir>/work
+  std::string worker_path;                      // empty: next to safeflowd, else PATH
+  std::string worker_user = "safeflow-worker";  // sandboxes run as this user when we are root
+  int max_task_seconds = 86400;
+  double default_disk_gb = 2;  // tmpfs size when resources.disk_gb is absent
+  double default_ram_gb = 4;   // memory limit when resources.ram_gb is absent
+  double max_ram_gb = 64;      // larger requests are refused at submission
+  double max_disk_gb = 256;
+  int max_cpu_cores = 0;                     // 0: the machine's CPUs
+  std::uint64_t log_tail_bytes = 64 * 1024;  // executor stdout/stderr kept in the task log
+  bool keep_task_dirs = false;               // keep <work_dir>/<task> after the task (debugging)
+};
+
+struct S3StorageConfig {
+  std::string endpoint;  // empty: no s3:// support
+  std::string region = "us-east-1";
+  std::string access_key_id;
+  std::string secret_access_key;  // prefer SAFEFLOW_S3_SECRET_ACCESS_KEY
+  bool path_style = true;
+};
+
+struct StorageConfig {
+  std::vector<std::string> input_roots;       // file:// inputs must lie under one of these
+  std::vector<std::string> output_roots;      // file:// outputs must lie under one of these
+  std::vector<std::string> http_allow_hosts;  // hosts http(s):// inputs may come from
+  S3StorageConfig s3;
+  std::uint64_t max_input_bytes = 64ull << 30;
+  int transfer_timeout_seconds = 3600;
+};
+
+struct ServiceInfoConfig {
+  std::string id = "org.safeflow.tes";
+  std::string name = "SafeFlow";
+  std::string description = "SafeFlow TES/WES service for a secure processing environment";
+  std::string organization_name = "SafeFlow";
+  std::string organization_url = "https://safeflow.invalid";
+  std::string contact_url = "mailto:safeflow@safeflow.invalid";
+  std::string documentation_url;
+  std::string environment = "dev";
+};
+
 struct LogConfig {
   std::string level = "info";   // trace|debug|info|warn|error|critical|off
   std::string format = "text";  // text|json (one JSON object per line)
@@ -56,6 +113,11 @@ struct Config {
   ServerConfig server;
   DatabaseConfig database;
   EmbeddedPgConfig embedded;
+  SchedulerConfig scheduler;
+  LocalConfig local;
+  std::vector<EnvironmentConfig> environments = {{"host", "/", {"snakemake/snakemake:v7.21.0"}}};
+  StorageConfig storage;
+  ServiceInfoConfig service_info;
   LogConfig log;
 
   bool embedded_database() const { return database.url.empty(); }
@@ -68,7 +130,8 @@ struct Config {
 [[nodiscard]] absl::StatusOr<Config> ParseConfig(std::string_view yaml_text);
 [[nodiscard]] absl::StatusOr<Config> LoadConfigFile(const std::string& path);
 
-// Applies SAFEFLOW_DB_DSN (database.url) from `getenv`. Injected for tests.
+// Applies SAFEFLOW_DB_DSN (database.url) and SAFEFLOW_S3_SECRET_ACCESS_KEY
+// (storage.s3.secret_access_key) from `getenv`. Injected for tests.
 void ApplyEnvOverrides(Config& config,
                        const std::function<std::optional<std::string>(const char*)>& getenv);
 

@@ -116,14 +116,27 @@ absl::StatusOr<int> Store::SchemaVersion() {
   return version;
 }
 
-absl::Status Store::RegisterInstance(const InstanceInfo& info) {
-  return pool_->Run([&](pqxx::connection& c) {
+absl::StatusOr<std::vector<std::string>> Store::RegisterInstance(const InstanceInfo& info) {
+  std::vector<std::string> dead;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    dead.clear();
     pqxx::work tx(c);
+    if (!info.data_dir.empty()) {
+      for (const pqxx::row& r : tx.exec_params(
+               "UPDATE instances SET stopped_at = now() WHERE hostname = $1 AND data_dir = $2 "
+               "AND stopped_at IS NULL RETURNING id::text",
+               info.hostname, info.data_dir)) {
+        dead.push_back(r[0].as<std::string>());
+      }
+    }
     tx.exec_params(
-        "INSERT INTO instances (id, hostname, pid, version) VALUES ($1::uuid, $2, $3, $4)", info.id,
-        info.hostname, info.pid, info.version);
+        "INSERT INTO instances (id, hostname, pid, version, data_dir) "
+        "VALUES ($1::uuid, $2, $3, $4, NULLIF($5, ''))",
+        info.id, info.hostname, info.pid, info.version, info.data_dir);
     tx.commit();
   });
+  if (!s.ok()) return s;
+  return dead;
 }
 
 absl::Status Store::HeartbeatInstance(const std::string& id) {

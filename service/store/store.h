@@ -29,6 +29,7 @@ struct InstanceInfo {
   std::string hostname;
   int pid = 0;
   std::string version;
+  std::string data_dir;
 };
 
 struct PoolUsage {
@@ -57,11 +58,15 @@ class Store {
   // Highest applied version; 0 for an empty database.
   [[nodiscard]] absl::StatusOr<int> SchemaVersion();
 
-  [[nodiscard]] absl::Status RegisterInstance(const InstanceInfo& info);
+  // Registers this process. Earlier instances recorded with the same hostname and data_dir are
+  // marked stopped: holding the data-dir lock proves they are gone. Returns their ids.
+  [[nodiscard]] absl::StatusOr<std::vector<std::string>> RegisterInstance(const InstanceInfo& info);
   [[nodiscard]] absl::Status HeartbeatInstance(const std::string& id);
   [[nodiscard]] absl::Status StopInstance(const std::string& id);
 
   PoolUsage Usage() const;
+  // For the other store classes (service/store/ only).
+  ConnectionPool& pool() { return *pool_; }
 
  private:
   explicit Store(std::unique_ptr<ConnectionPool> pool);

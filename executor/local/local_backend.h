@@ -1,0 +1,52 @@
+// executor/local/local_backend.h. Runs TES task attempts on this host, each in its own
+// bubblewrap sandbox (executor/sandbox/) running safeflow-worker (executor/worker/):
+//   1. stage inputs outside the sandbox (content, file://, http(s)://, s3:// through
+//      executor/transfer/) into <work_dir>/<task>.<attempt>/inbox, owned by the worker user;
+//   2. start the sandbox: the approved environment read-only, each input bound read-only at its
+//      path, sized tmpfs for /tmp and every top-level directory the task uses, limits from
+//      resources (cpu_cores -> CPU affinity, ram_gb -> RLIMIT_AS, disk_gb -> tmpfs size), no
+//      network, seccomp, an unprivileged user; the worker's events arrive on a pipe;
+//   3. after the executors, upload the outputs the worker copied to the outbox;
+//   4. report RUNNING, progress and the end through the TaskEventSink.
+// The attestation and sealing seam: a later module wraps step 2 (measure the worker, release
+// keys only to it) without changing this interface. Thread-safe.
+#ifndef SAFEFLOW_EXECUTOR_LOCAL_LOCAL_BACKEND_H_
+#define SAFEFLOW_EXECUTOR_LOCAL_LOCAL_BACKEND_H_
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+#include "executor/backend.h"
+#include "executor/env.h"
+#include "executor/transfer/transfer.h"
+
+namespace safeflow::executor {
+
+struct LocalBackendConfig {
+  std::string work_dir;                       // task directories live here
+  std::string worker_path;                    // host path of safeflow-worker
+  std::optional<UserIds> run_as;              // the sandbox user (required when we are root)
+  std::map<std::string, std::string> images;  // approved image name -> environment root
+  int max_task_seconds = 86400;
+  double default_disk_gb = 2;
+  double default_ram_gb = 4;
+  std::uint64_t log_tail_bytes = 64 * 1024;
+  bool keep_task_dirs = false;
+  transfer::TransferConfig transfer;
+  std::vector<std::string> extra_env;  // passed to the worker (e.g. sanitizer options)
+};
+
+[[nodiscard]] absl::StatusOr<std::unique_ptr<Backend>> NewLocalBackend(LocalBackendConfig config);
+
+// The top-level directories (e.g. "/work", "/outputs") under which a task reads or writes, so
+// that each gets a sized tmpfs in the sandbox. "/tmp" is left out (it always has one).
+std::vector<std::string> TaskWritableDirs(const schemas::tes::Task& task);
+
+}  // namespace safeflow::executor
+
+#endif  // SAFEFLOW_EXECUTOR_LOCAL_LOCAL_BACKEND_H_

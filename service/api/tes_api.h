@@ -1,0 +1,56 @@
+// service/api/tes_api.h. The GA4GH TES 1.1 API, served under /ga4gh/tes/v1 and /v1 (py-tes and
+// the compliance runner use the latter): create, get, list, cancel tasks and service-info.
+// Handlers are thin: parse and validate (schemas/tes), admit (approved images, storage rules,
+// resource limits, backend parameters), then call the TaskStore.
+#ifndef SAFEFLOW_SERVICE_API_TES_API_H_
+#define SAFEFLOW_SERVICE_API_TES_API_H_
+
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+
+#include "schemas/tes/task.h"
+#include "service/api/http_server.h"
+#include "service/config/config.h"
+#include "service/store/task_store.h"
+
+namespace safeflow::service {
+
+struct TesApiOptions {
+  // Storage rules, decided before a task is accepted (see executor/transfer/).
+  std::function<absl::Status(std::string_view)> check_input_url;
+  std::function<absl::Status(std::string_view)> check_output_url;
+  // Backends that can run tasks, by name, with the backend_parameters each accepts.
+  std::map<std::string, std::vector<std::string>> backends = {{"local", {}}};
+  std::string default_backend = "local";
+  std::string started_at;  // RFC 3339, for service-info createdAt/updatedAt
+  int cpus = 1;            // this host's CPUs: the cpu_cores limit when local.max_cpu_cores is 0
+};
+
+// Checks a parsed task against the zone's rules: every executor image is an approved
+// environment; container paths avoid the sandbox's system directories; resources within the
+// configured limits; URLs allowed by the storage rules; backend_parameters known when strict.
+// Returns every problem at once (InvalidArgument, or PermissionDenied when the only problems
+// are storage permissions).
+[[nodiscard]] absl::Status AdmitTask(const schemas::tes::Task& task, const Config& config,
+                                     const TesApiOptions& options);
+
+// The backend a task runs on: backend_parameters["backend"], else the default.
+std::string BackendOf(const schemas::tes::Task& task, const TesApiOptions& options);
+
+// The project a task belongs to: its "project" tag, else "default" (identity arrives later).
+std::string ProjectOf(const schemas::tes::Task& task);
+
+[[nodiscard]] absl::Status RegisterTesRoutes(HttpServer& server, store::TaskStore& tasks,
+                                             const Config& config, TesApiOptions options);
+
+// GA4GH TES service-info document.
+nlohmann::json TesServiceInfo(const Config& config, const TesApiOptions& options);
+
+}  // namespace safeflow::service
+
+#endif  // SAFEFLOW_SERVICE_API_TES_API_H_
