@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
-# SafeFlow quickstart: installs the Debian packages, builds (Release), and starts safeflowd with
-# its embedded PostgreSQL in the background, then checks it end to end and says how to reach
-# and stop it.
-#   ./deploy/quickstart.sh          install, build, (re)start, check
-#   ./deploy/quickstart.sh stop     stop the quickstart safeflowd (and its PostgreSQL)
-# Environment: SAFEFLOW_PORT (default 8080), SAFEFLOW_DATA_DIR (default /var/lib/safeflow as
-# root, else ./var/quickstart).
+# SafeFlow quickstart: installs the Debian packages, builds (Release), makes a local PKI and a
+# development OIDC issuer, starts safeflowd (embedded PostgreSQL, plain HTTP on loopback) behind
+# nginx (HTTPS and mutual TLS on the public port), then runs the demo over HTTPS: who am I (with
+# a bearer token and with a client certificate), a TES task run in a sandbox, its result.
+#   ./deploy/quickstart.sh          install, build, (re)start, demo
+#   ./deploy/quickstart.sh stop     stop nginx, safeflowd and its PostgreSQL
+# Environment: SAFEFLOW_PORT (HTTPS, default 8443), SAFEFLOW_INTERNAL_PORT (safeflowd's loopback
+# port, default 8080), SAFEFLOW_STATE_DIR (default /var/lib/safeflow-quickstart as root, else
+# ./var/quickstart).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-port=${SAFEFLOW_PORT:-8080}
-if [ "$(id -u)" = 0 ]; then default_data=/var/lib/safeflow; else default_data=$root/var/quickstart; fi
-data=${SAFEFLOW_DATA_DIR:-$default_data}
+port=${SAFEFLOW_PORT:-8443}
+internal_port=${SAFEFLOW_INTERNAL_PORT:-8080}
+if [ "$(id -u)" = 0 ]; then default_state=/var/lib/safeflow-quickstart; else default_state=$root/var/quickstart; fi
+state=${SAFEFLOW_STATE_DIR:-$default_state}
 build=$root/build/release
-pidfile=$data.quickstart.pid
-logfile=$data.quickstart.log
+cli=$build/service/safeflow
+pidfile=$state/safeflowd.pid
+logfile=$state/safeflowd.log
 
-stop_running() {
+stop_all() {
+  "$root/deploy/lib/nginx.sh" stop "$state/nginx" >/dev/null 2>&1 || true
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     local pid
     pid=$(cat "$pidfile")
@@ -33,7 +38,7 @@ stop_running() {
 }
 
 if [ "${1:-}" = stop ]; then
-  stop_running
+  stop_all
   exit 0
 fi
 
@@ -42,16 +47,48 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSAFEFLOW_BUILD_TEST
   -DSAFEFLOW_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)"
 
-stop_running
-mkdir -p "$(dirname "$data")"
-echo "quickstart: starting safeflowd on 127.0.0.1:$port with data in $data"
-setsid nohup "$build/service/safeflowd" --data-dir "$data" --listen "127.0.0.1:$port" \
+stop_all
+mkdir -p "$state" "$state/inputs" "$state/results"
+chmod 0711 "$state"
+
+# --- identities: a local CA with server and client certificates, a development issuer -------
+"$root/deploy/tls/make-pki.sh" "$state/pki" --hosts "localhost 127.0.0.1" \
+  --clients "alice pipeline" >/dev/null
+if [ ! -f "$state/issuer/private.pem" ]; then "$cli" dev-issuer init "$state/issuer" >/dev/null; fi
+
+# --- safeflowd ----------------------------------------------------------------------------------
+cat >"$state/safeflowd.yaml" <<YAML
+# Written by deploy/quickstart.sh. Every key: deploy/config/safeflowd.example.yaml.
+data_dir: $state/data
+server:
+  listen: 127.0.0.1:$internal_port
+auth:
+  mode: [oidc, mtls, access-keys]
+  oidc:
+    issuer: safeflow-dev
+    audiences: [safeflow]
+    jwks_file: $state/issuer/jwks.json
+  mtls:
+    trusted_proxies: [127.0.0.1]
+    identities:
+      - fingerprint_sha256: "$(cat "$state/pki/clients/pipeline.sha256")"
+        subject: pipeline
+        roles: [researcher]
+        projects: [demo]
+environments:
+  - name: host
+    root: /
+    aliases: [ubuntu, "debian:bookworm", "snakemake/snakemake:v7.21.0"]
+storage:
+  input_roots: [$state/inputs]
+  output_roots: [$state/results]
+YAML
+echo "quickstart: starting safeflowd on 127.0.0.1:$internal_port (state in $state)"
+setsid nohup "$build/service/safeflowd" --config "$state/safeflowd.yaml" \
   >>"$logfile" 2>&1 </dev/null &
 echo $! >"$pidfile"
-
-url=http://127.0.0.1:$port
 for _ in $(seq 1 300); do
-  if curl -fsS "$url/readyz" >/dev/null 2>&1; then break; fi
+  if curl -fsS "http://127.0.0.1:$internal_port/readyz" >/dev/null 2>&1; then break; fi
   if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     echo "quickstart: safeflowd exited; its log ($logfile) ends with:" >&2
     tail -n 30 "$logfile" >&2
@@ -60,12 +97,67 @@ for _ in $(seq 1 300); do
   sleep 0.2
 done
 
+# --- nginx: HTTPS and mutual TLS on the public port ------------------------------------------
+url=$("$root/deploy/lib/nginx.sh" start "$state/nginx" --listen "127.0.0.1:$port" \
+  --upstream "127.0.0.1:$internal_port" --pki "$state/pki")
+
+# --- the demo, over HTTPS ---------------------------------------------------------------------
+ca=$state/pki/ca.pem
+token=$("$cli" dev-issuer token "$state/issuer" --sub alice --roles researcher --projects demo)
+api() { curl -sS --fail-with-body --cacert "$ca" -H "Authorization: Bearer $token" "$@"; }
+
 echo
-echo "== safeflowd is up =="
-"$build/service/safeflow" --server "$url" health
+echo "== who am I (bearer token from the development issuer) =="
+api "$url/auth/v1/whoami"
 echo
-echo "Reach it:   curl $url/readyz     curl $url/metrics"
-echo "            $build/service/safeflow --server $url health"
-echo "Logs:       $logfile"
-echo "Data:       $data (embedded PostgreSQL in $data/pg, socket in $data/pg-run)"
-echo "Stop it:    ./deploy/quickstart.sh stop      (or: kill $(cat "$pidfile"))"
+echo "== who am I (client certificate 'pipeline', mutual TLS) =="
+curl -sS --fail-with-body --cacert "$ca" --cert "$state/pki/clients/pipeline.pem" \
+  --key "$state/pki/clients/pipeline.key" "$url/auth/v1/whoami"
+echo
+echo "== without credentials =="
+curl -sS --cacert "$ca" "$url/ga4gh/tes/v1/tasks" || true
+echo
+
+printf 'age,sex\n34,F\n51,M\n47,F\n29,M\n62,F\n' >"$state/inputs/cohort.csv"
+result=$state/results/cohort-summary.txt
+rm -f "$result"
+task=$(cat <<JSON
+{
+  "name": "quickstart-cohort-summary",
+  "tags": {"project": "demo"},
+  "inputs": [{"path": "/data/cohort.csv", "url": "file://$state/inputs/cohort.csv"}],
+  "outputs": [{"path": "/data/summary.txt", "url": "file://$result"}],
+  "executors": [{
+    "image": "ubuntu",
+    "command": ["bash", "-c", "tail -n +2 /data/cohort.csv | cut -d, -f2 | sort | uniq -c > /data/summary.txt; cat /data/summary.txt"]
+  }],
+  "resources": {"cpu_cores": 1, "ram_gb": 0.5, "disk_gb": 0.1}
+}
+JSON
+)
+echo "== submit a TES task (HTTPS, bearer token) =="
+id=$(api -H 'Content-Type: application/json' -d "$task" "$url/ga4gh/tes/v1/tasks" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+echo "task $id"
+state_now=""
+for _ in $(seq 1 150); do
+  state_now=$(api "$url/ga4gh/tes/v1/tasks/$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
+  case "$state_now" in COMPLETE | EXECUTOR_ERROR | SYSTEM_ERROR | CANCELED) break ;; esac
+  sleep 0.2
+done
+echo "state: $state_now"
+if [ "$state_now" != COMPLETE ]; then
+  api "$url/ga4gh/tes/v1/tasks/$id?view=FULL" >&2
+  exit 1
+fi
+echo "== result ($result) =="
+cat "$result"
+
+echo
+echo "== SafeFlow is up =="
+echo "HTTPS:        $url   (CA: $ca)"
+echo "Token:        $cli dev-issuer token $state/issuer --sub alice --roles researcher --projects demo"
+echo "Try:          curl --cacert $ca -H \"Authorization: Bearer \$TOKEN\" $url/ga4gh/tes/v1/tasks"
+echo "Client certs: $state/pki/clients/ (pipeline is a researcher in project demo)"
+echo "Logs:         $logfile, $state/nginx/"
+echo "Stop:         ./deploy/quickstart.sh stop"

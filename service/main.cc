@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include <openssl/rand.h>
@@ -25,14 +26,19 @@
 #include "executor/transfer/transfer.h"
 #include "executor/users.h"
 #include "schemas/migrations.h"
+#include "service/api/auth_api.h"
 #include "service/api/health.h"
 #include "service/api/http_server.h"
 #include "service/api/metrics.h"
+#include "service/api/request_context.h"
 #include "service/api/tes_api.h"
+#include "service/auth/authenticator.h"
 #include "service/config/config.h"
 #include "service/data_dir.h"
 #include "service/log.h"
 #include "service/scheduler/scheduler.h"
+#include "service/store/audit_store.h"
+#include "service/store/auth_store.h"
 #include "service/store/embedded_pg.h"
 #include "service/store/store.h"
 #include "service/store/task_store.h"
@@ -45,6 +51,8 @@ constexpr const char* kUsage = R"(usage: safeflowd [options]
   --config FILE       YAML configuration (see deploy/config/safeflowd.example.yaml)
   --data-dir DIR      override data_dir
   --listen HOST:PORT  override server.listen (port 0 picks a free port)
+  --auth-jwks FILE    turn on OIDC for the development issuer (iss safeflow-dev, aud safeflow)
+                      with the keys in FILE (see: safeflow dev-issuer init), plus access keys
   --check-config      validate the configuration, print it (secrets masked) and exit
   --version           print the version and exit
   --help              this text
@@ -52,7 +60,7 @@ Environment: SAFEFLOW_DB_DSN overrides database.url; libpq's PG* variables apply
 )";
 
 struct Flags {
-  std::optional<std::string> config, data_dir, listen;
+  std::optional<std::string> config, data_dir, listen, auth_jwks;
   bool check_config = false;
 };
 
@@ -64,10 +72,11 @@ std::optional<Flags> ParseFlags(int argc, char** argv, int& exit_code) {
     const std::string a = argv[i];
     const size_t eq = a.find('=');
     const std::string name = a.substr(0, eq);
-    std::optional<std::string>* target = name == "--config"     ? &f.config
-                                         : name == "--data-dir" ? &f.data_dir
-                                         : name == "--listen"   ? &f.listen
-                                                                : nullptr;
+    std::optional<std::string>* target = name == "--config"      ? &f.config
+                                         : name == "--data-dir"  ? &f.data_dir
+                                         : name == "--listen"    ? &f.listen
+                                         : name == "--auth-jwks" ? &f.auth_jwks
+                                                                 : nullptr;
     if (target != nullptr) {
       if (eq != std::string::npos) {
         *target = a.substr(eq + 1);
@@ -258,6 +267,13 @@ int Run(int argc, char** argv) {
   }
   if (flags->data_dir) config.data_dir = *flags->data_dir;
   if (flags->listen) config.server.listen = *flags->listen;
+  if (flags->auth_jwks) {
+    config.auth.mode = {"oidc", "access-keys"};
+    config.auth.oidc.issuer = "safeflow-dev";
+    config.auth.oidc.audiences = {"safeflow"};
+    config.auth.oidc.jwks_file = *flags->auth_jwks;
+    config.auth.oidc.jwks_url.clear();
+  }
   ApplyEnvOverrides(config, [](const char* name) -> std::optional<std::string> {
     const char* v = std::getenv(name);
     if (v == nullptr) return std::nullopt;
@@ -272,6 +288,18 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "safeflowd: configuration errors:\n%s\n",
                  std::string(s.message()).c_str());
     return 2;
+  }
+  if (config.auth.mode.empty()) {
+    absl::StatusOr<HostPort> hp = ParseHostPort(config.server.listen);
+    const bool loopback = hp.ok() && (hp->host == "127.0.0.1" || hp->host == "localhost" ||
+                                      hp->host == "::1" || hp->host.rfind("127.", 0) == 0);
+    if (!loopback) {
+      std::fprintf(stderr,
+                   "safeflowd: configuration errors:\nauth.mode: must be set when listening on a "
+                   "non-loopback address (%s); use none only for local development\n",
+                   config.server.listen.c_str());
+      return 2;
+    }
   }
   if (flags->check_config) {
     std::printf("configuration OK\n%s\n", config.Redacted().c_str());
@@ -342,6 +370,21 @@ int Run(int argc, char** argv) {
     return 1;
   }
   store::TaskStore task_store(*store);
+  store::AuditStore audit_store(*store);
+  store::AuthStore auth_store(*store);
+  absl::StatusOr<std::unique_ptr<AuthChain>> auth = AuthChain::Create(config.auth, auth_store);
+  if (!auth.ok()) {
+    Log().error("auth: {}", auth.status().message());
+    return 1;
+  }
+  if ((*auth)->disabled()) {
+    Log().error(
+        "AUTHENTICATION IS DISABLED (auth.mode {}): every caller is an anonymous "
+        "principal with every role in every project. For local development only.",
+        config.auth.mode.empty() ? "unset" : "none");
+  } else {
+    Log().info("authentication: {}", absl::StrJoin(config.auth.mode, ", "));
+  }
 
   Metrics metrics;
   metrics.AddGauge("safeflow_build_info", "Build information.",
@@ -373,8 +416,24 @@ int Run(int argc, char** argv) {
     Log().error("routes: {}", s.message());
     return 1;
   }
-  if (absl::Status s = RegisterTesRoutes(server, task_store, config, std::move(tes_options));
+  server.SetAuthenticator(auth->get());
+  server.SetDeniedHook([&audit_store](const HttpRequest& req, const Route& route, int status,
+                                      const std::string& reason) {
+    if (status != 403) return;  // 401s are logged, not audited (anyone can make them)
+    store::AuditEntry e =
+        AuditOf(req, absl::StrCat("http.", req.method, " ", route.pattern), "denied");
+    e.details["reason"] = reason;
+    if (absl::Status s = audit_store.Append(e); !s.ok()) {
+      Log().warn("request_id={} auditing a refusal: {}", req.request_id, s.message());
+    }
+  });
+  if (absl::Status s =
+          RegisterTesRoutes(server, task_store, audit_store, config, std::move(tes_options));
       !s.ok()) {
+    Log().error("routes: {}", s.message());
+    return 1;
+  }
+  if (absl::Status s = RegisterAuthRoutes(server, auth_store, audit_store, config.auth); !s.ok()) {
     Log().error("routes: {}", s.message());
     return 1;
   }

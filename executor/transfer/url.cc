@@ -259,9 +259,10 @@ absl::StatusOr<std::string> NormalizeAbsolutePath(std::string_view path) {
       return absl::InvalidArgumentError(fmt::format("'..' in path '{}'", path));
     }
     out.push_back('/');
-    out += segment;
+    out.append(segment.data(), segment.size());
   }
-  if (out.empty()) out = "/";
+  // (Not `out = "/"`: GCC 12 -O3 reports a bogus -Wrestrict overlap for that assignment.)
+  if (out.empty()) out.push_back('/');
   return out;
 }
 

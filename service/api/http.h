@@ -11,6 +11,8 @@
 
 #include "absl/status/status.h"
 
+#include "service/auth/principal.h"
+
 namespace safeflow::service {
 
 struct HttpRequest {
@@ -22,6 +24,7 @@ struct HttpRequest {
   std::string peer;                                // remote address of the TCP peer
   std::string request_id;                          // X-Request-Id, sanitised or generated
   std::map<std::string, std::string> path_params;  // filled by the router
+  std::optional<Principal> principal;              // set for authenticated routes
 
   // First value of a query parameter.
   std::optional<std::string> Query(const std::string& name) const;

@@ -39,6 +39,8 @@ struct HttpServer::State {
   std::atomic<int> in_flight{0};
   std::string host;
   int port = 0;
+  const AuthChain* auth = nullptr;     // set before Start()
+  HttpServer::DeniedHook denied_hook;  // set before Start()
 };
 
 namespace {
@@ -194,6 +196,43 @@ void Send(Http::ResponseWriter& writer, const HttpResponse& resp, const std::str
   writer.send(static_cast<Http::Code>(resp.status), resp.body);
 }
 
+// Authenticates `req` for `route` and checks its roles; the refusal to send, if any.
+std::optional<HttpResponse> Authorize(HttpServer::State& st, const Route& route, HttpRequest& req) {
+  auto deny = [&](int status, const std::string& reason) {
+    if (st.denied_hook) st.denied_hook(req, route, status, reason);
+    HttpResponse r = ErrorResponse(status, reason);
+    if (status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"safeflow\"");
+    return r;
+  };
+  if (st.auth == nullptr) return deny(401, "authentication is not configured");
+  absl::StatusOr<Principal> p = st.auth->Authenticate(req);
+  if (!p.ok()) {
+    if (absl::IsUnauthenticated(p.status())) {
+      Log().info("request_id={} {} {} unauthenticated: {}", req.request_id, req.method, req.path,
+                 p.status().message());
+      return deny(401, std::string(p.status().message()));
+    }
+    Log().warn("request_id={} authentication failed: {}", req.request_id, p.status().message());
+    return ErrorResponse(p.status());
+  }
+  req.principal = *std::move(p);
+  const Principal& who = *req.principal;
+  if (!route.access.roles.empty()) {
+    bool ok = false;
+    for (Role r : route.access.roles) ok |= who.Has(r);
+    if (!ok) {
+      std::string need;
+      for (Role r : route.access.roles)
+        need += (need.empty() ? "" : " or ") + std::string(RoleName(r));
+      return deny(403, absl::StrCat("this needs the role ", need));
+    }
+  }
+  if (route.access.write && who.read_only) {
+    return deny(403, "this identity is read-only");
+  }
+  return std::nullopt;
+}
+
 // Pistache clones this per I/O thread; all clones share State.
 class PistacheHandler final : public Http::Handler {
  public:
@@ -247,8 +286,13 @@ class PistacheHandler final : public Http::Handler {
     }
     req->path_params = std::move(m.params);
     const Route* route = m.route;
-    auto run = [req, route]() -> HttpResponse {
+    auto run = [req, route, state = state_]() -> HttpResponse {
       try {
+        if (route->access.authenticated) {
+          if (std::optional<HttpResponse> refused = Authorize(*state, *route, *req)) {
+            return *refused;
+          }
+        }
         return route->handler(*req);
       } catch (const std::exception& e) {
         Log().error("request_id={} {} {}: unhandled exception: {}", req->request_id, req->method,
@@ -256,7 +300,7 @@ class PistacheHandler final : public Http::Handler {
         return ErrorResponse(absl::InternalError("unhandled exception"));
       }
     };
-    if (route->dispatch == Dispatch::kInline) {
+    if (route->dispatch == Dispatch::kInline && !route->access.authenticated) {
       finish(writer, run(), route->pattern);
       return;
     }
@@ -380,10 +424,14 @@ HttpServer::HttpServer(const ServerConfig& config, Metrics& metrics)
 HttpServer::~HttpServer() { Shutdown(); }
 
 absl::Status HttpServer::Handle(std::string method, std::string pattern, Handler handler,
-                                Dispatch dispatch) {
-  return state_->router.Add(
-      Route{std::move(method), std::move(pattern), std::move(handler), dispatch});
+                                Dispatch dispatch, Access access) {
+  return state_->router.Add(Route{std::move(method), std::move(pattern), std::move(handler),
+                                  dispatch, std::move(access)});
 }
+
+void HttpServer::SetAuthenticator(const AuthChain* auth) { state_->auth = auth; }
+
+void HttpServer::SetDeniedHook(DeniedHook hook) { state_->denied_hook = std::move(hook); }
 
 absl::Status HttpServer::Start() {
   absl::StatusOr<HostPort> hp = ParseHostPort(state_->config.listen);

@@ -4,6 +4,7 @@
 #ifndef SAFEFLOW_SERVICE_API_HTTP_SERVER_H_
 #define SAFEFLOW_SERVICE_API_HTTP_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -11,6 +12,7 @@
 
 #include "service/api/metrics.h"
 #include "service/api/router.h"
+#include "service/auth/authenticator.h"
 #include "service/config/config.h"
 
 namespace safeflow::service {
@@ -23,8 +25,19 @@ class HttpServer {
   ~HttpServer();
 
   // Registers a route; call before Start(). Errors on malformed or duplicate patterns.
+  // Authenticated routes always run on the handler pool.
   [[nodiscard]] absl::Status Handle(std::string method, std::string pattern, Handler handler,
-                                    Dispatch dispatch = Dispatch::kInline);
+                                    Dispatch dispatch = Dispatch::kInline,
+                                    Access access = Access::Public());
+
+  // The authentication for non-public routes (must outlive the server). Without one, every
+  // non-public route answers 401.
+  void SetAuthenticator(const AuthChain* auth);
+  // Called for every refused request (401 and 403) after routing, e.g. to audit it. Runs on a
+  // handler thread; must not throw.
+  using DeniedHook = std::function<void(const HttpRequest& req, const Route& route, int status,
+                                        const std::string& reason)>;
+  void SetDeniedHook(DeniedHook hook);
 
   // Binds and starts serving on background threads. Unavailable when the address is taken.
   [[nodiscard]] absl::Status Start();

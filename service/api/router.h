@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,11 +24,24 @@ using Handler = std::function<HttpResponse(HttpRequest&)>;
 // handler pool, which may block.
 enum class Dispatch { kInline, kPool };
 
+// Who may call a route. Public routes skip authentication; the others authenticate (off the
+// I/O threads), need one of `roles` (any, when empty), and refuse read-only principals when
+// `write`.
+struct Access {
+  bool authenticated = false;
+  std::set<Role> roles;
+  bool write = false;
+  static Access Public() { return {}; }
+  static Access Read(std::set<Role> roles) { return {true, std::move(roles), false}; }
+  static Access Write(std::set<Role> roles) { return {true, std::move(roles), true}; }
+};
+
 struct Route {
   std::string method;
   std::string pattern;  // also the metrics label
   Handler handler;
   Dispatch dispatch = Dispatch::kInline;
+  Access access;
 };
 
 struct RouteMatch {

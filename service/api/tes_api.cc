@@ -11,6 +11,7 @@
 #include "nlohmann/json.hpp"
 
 #include "schemas/tes/validate.h"
+#include "service/api/request_context.h"
 #include "service/log.h"
 #include "service/version.h"
 
@@ -90,9 +91,9 @@ absl::StatusOr<tes::View> ParseViewParam(const HttpRequest& req) {
 
 }  // namespace
 
-std::string ProjectOf(const tes::Task& task) {
+std::string ProjectOf(const tes::Task& task, const Principal& caller) {
   auto it = task.tags.find("project");
-  return it == task.tags.end() || it->second.empty() ? "default" : it->second;
+  return it == task.tags.end() || it->second.empty() ? caller.DefaultProject() : it->second;
 }
 
 std::string BackendOf(const tes::Task& task, const TesApiOptions& options) {
@@ -232,12 +233,13 @@ json TesServiceInfo(const Config& config, const TesApiOptions& options) {
   return info;
 }
 
-absl::Status RegisterTesRoutes(HttpServer& server, store::TaskStore& tasks, const Config& config,
+absl::Status RegisterTesRoutes(HttpServer& server, store::TaskStore& tasks,
+                               store::AuditStore& audit, const Config& config,
                                TesApiOptions options) {
   auto opts = std::make_shared<const TesApiOptions>(std::move(options));
   tes::ValidationLimits limits;
 
-  Handler create = [&tasks, &config, opts, limits](HttpRequest& req) -> HttpResponse {
+  Handler create = [&tasks, &audit, &config, opts, limits](HttpRequest& req) -> HttpResponse {
     if (!IsJsonContentType(req.Header("content-type"))) {
       return ErrorResponse(415, "Content-Type must be application/json");
     }
@@ -248,8 +250,19 @@ absl::Status RegisterTesRoutes(HttpServer& server, store::TaskStore& tasks, cons
     tes::ParseResult parsed = tes::ParseCreateTask(body, limits);
     if (!parsed.task) return ErrorResponse(400, tes::FormatErrors(parsed.errors));
     if (absl::Status s = AdmitTask(*parsed.task, config, *opts); !s.ok()) return ErrorResponse(s);
-    store::NewTask t{*parsed.task, ProjectOf(*parsed.task), "", BackendOf(*parsed.task, *opts)};
-    absl::StatusOr<std::string> id = tasks.Create(t);
+    const Principal& who = *req.principal;
+    const std::string project = ProjectOf(*parsed.task, who);
+    if (project.empty() || !who.InProject(project)) {
+      store::AuditEntry denied = AuditOf(req, "task.create", "denied");
+      denied.project = project;
+      denied.object_type = "task";
+      if (absl::Status s = audit.Append(denied); !s.ok()) return ErrorResponse(s);
+      return ErrorResponse(
+          403, project.empty() ? std::string("you are not a member of any project")
+                               : absl::StrCat("you are not a member of project '", project, "'"));
+    }
+    store::NewTask t{*parsed.task, project, who.subject, BackendOf(*parsed.task, *opts)};
+    absl::StatusOr<std::string> id = tasks.Create(t, AuditOf(req, "task.create"));
     if (!id.ok()) {
       Log().error("request_id={} creating task: {}", req.request_id, id.status().message());
       return ErrorResponse(id.status());
@@ -262,7 +275,7 @@ absl::Status RegisterTesRoutes(HttpServer& server, store::TaskStore& tasks, cons
   Handler get = [&tasks](HttpRequest& req) -> HttpResponse {
     absl::StatusOr<tes::View> view = ParseViewParam(req);
     if (!view.ok()) return ErrorResponse(view.status());
-    absl::StatusOr<store::StoredTask> t = tasks.Get(req.path_params.at("id"), {});
+    absl::StatusOr<store::StoredTask> t = tasks.Get(req.path_params.at("id"), ScopeOf(req));
     if (!t.ok()) {
       if (!absl::IsNotFound(t.status()) && !absl::IsUnavailable(t.status())) {
         Log().error("request_id={} get task: {}", req.request_id, t.status().message());
@@ -298,6 +311,7 @@ absl::Status RegisterTesRoutes(HttpServer& server, store::TaskStore& tasks, cons
     }
     if (!problems.empty()) return ErrorResponse(400, absl::StrJoin(problems, "; "));
     f.view = *view;
+    f.scope = ScopeOf(req);
     f.page_size = *size;
     f.page_token = req.Query("page_token").value_or("");
     absl::StatusOr<store::TaskPage> page = tasks.List(f);
@@ -315,7 +329,7 @@ absl::Status RegisterTesRoutes(HttpServer& server, store::TaskStore& tasks, cons
 
   Handler cancel = [&tasks](HttpRequest& req) -> HttpResponse {
     const std::string& id = req.path_params.at("id");
-    absl::StatusOr<tes::State> state = tasks.Cancel(id, {});
+    absl::StatusOr<tes::State> state = tasks.Cancel(id, ScopeOf(req), AuditOf(req, "task.cancel"));
     if (!state.ok()) return ErrorResponse(state.status());
     Log().info("request_id={} task={} cancel: now {}", req.request_id, id, tes::StateName(*state));
     return JsonOk(json::object());
@@ -325,15 +339,19 @@ absl::Status RegisterTesRoutes(HttpServer& server, store::TaskStore& tasks, cons
     return JsonOk(TesServiceInfo(config, *opts));
   };
 
+  const Access read = Access::Read({Role::kResearcher, Role::kAuditor});
+  const Access write = Access::Write({Role::kResearcher});
   for (const char* prefix : {"/ga4gh/tes/v1", "/v1"}) {
     const std::string p = prefix;
-    for (auto [method, path, handler, dispatch] :
-         {std::tuple{"POST", p + "/tasks", create, Dispatch::kPool},
-          std::tuple{"GET", p + "/tasks", list, Dispatch::kPool},
-          std::tuple{"GET", p + "/tasks/{id}", get, Dispatch::kPool},
-          std::tuple{"POST", p + "/tasks/{id}:cancel", cancel, Dispatch::kPool},
-          std::tuple{"GET", p + "/service-info", info, Dispatch::kInline}}) {
-      if (absl::Status s = server.Handle(method, path, handler, dispatch); !s.ok()) return s;
+    for (auto [method, path, handler, dispatch, access] :
+         {std::tuple{"POST", p + "/tasks", create, Dispatch::kPool, write},
+          std::tuple{"GET", p + "/tasks", list, Dispatch::kPool, read},
+          std::tuple{"GET", p + "/tasks/{id}", get, Dispatch::kPool, read},
+          std::tuple{"POST", p + "/tasks/{id}:cancel", cancel, Dispatch::kPool, write},
+          std::tuple{"GET", p + "/service-info", info, Dispatch::kInline, Access::Public()}}) {
+      if (absl::Status s = server.Handle(method, path, handler, dispatch, access); !s.ok()) {
+        return s;
+      }
     }
   }
   return absl::OkStatus();

@@ -16,6 +16,7 @@
 #include "schemas/tes/task.h"
 #include "service/api/http_server.h"
 #include "service/config/config.h"
+#include "service/store/audit_store.h"
 #include "service/store/task_store.h"
 
 namespace safeflow::service {
@@ -42,11 +43,14 @@ struct TesApiOptions {
 // The backend a task runs on: backend_parameters["backend"], else the default.
 std::string BackendOf(const schemas::tes::Task& task, const TesApiOptions& options);
 
-// The project a task belongs to: its "project" tag, else "default" (identity arrives later).
-std::string ProjectOf(const schemas::tes::Task& task);
+// The project a task belongs to: its "project" tag, else the caller's default project.
+std::string ProjectOf(const schemas::tes::Task& task, const Principal& caller);
 
+// Creating and canceling need the researcher role; reading, researcher or auditor. Every
+// query is limited to the caller's projects (another project's task answers 404).
 [[nodiscard]] absl::Status RegisterTesRoutes(HttpServer& server, store::TaskStore& tasks,
-                                             const Config& config, TesApiOptions options);
+                                             store::AuditStore& audit, const Config& config,
+                                             TesApiOptions options);
 
 // GA4GH TES service-info document.
 nlohmann::json TesServiceInfo(const Config& config, const TesApiOptions& options);

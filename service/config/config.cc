@@ -106,6 +106,25 @@ class Reader {
     }
   }
 
+  void StrMap(const YAML::Node& parent, std::string_view path, const char* key,
+              std::map<std::string, std::string>& out) {
+    const YAML::Node n = parent[key];
+    if (!n || n.IsNull()) return;
+    const std::string where = Join(path, key);
+    if (!n.IsMap()) {
+      Error(where, "expected a mapping of strings");
+      return;
+    }
+    out.clear();
+    for (const auto& kv : n) {
+      if (!kv.first.IsScalar() || !kv.second.IsScalar()) {
+        Error(where, "expected string keys and values");
+        continue;
+      }
+      out[kv.first.Scalar()] = kv.second.Scalar();
+    }
+  }
+
   void Bool(const YAML::Node& parent, std::string_view path, const char* key, bool& out) {
     const YAML::Node n = parent[key];
     if (!n) return;
@@ -282,6 +301,60 @@ void ReadServiceInfo(Reader& r, const YAML::Node& n, ServiceInfoConfig& c) {
   r.Str(n, "service_info", "environment", c.environment);
 }
 
+void ReadAuth(Reader& r, const YAML::Node& n, AuthConfig& c) {
+  if (!r.Map(n, "auth", {"mode", "oidc", "mtls", "access_keys"})) return;
+  r.StrList(n, "auth", "mode", c.mode);
+  const YAML::Node o = n["oidc"];
+  if (r.Map(
+          o, "auth.oidc",
+          {"issuer", "audiences", "jwks_file", "jwks_url", "ca_bundle", "allow_insecure_jwks_http",
+           "leeway_seconds", "roles_claim", "role_values", "projects_claim", "project_prefix"})) {
+    r.Str(o, "auth.oidc", "issuer", c.oidc.issuer);
+    r.StrList(o, "auth.oidc", "audiences", c.oidc.audiences);
+    r.Str(o, "auth.oidc", "jwks_file", c.oidc.jwks_file);
+    r.Str(o, "auth.oidc", "jwks_url", c.oidc.jwks_url);
+    r.Str(o, "auth.oidc", "ca_bundle", c.oidc.ca_bundle);
+    r.Bool(o, "auth.oidc", "allow_insecure_jwks_http", c.oidc.allow_insecure_jwks_http);
+    r.Integer(o, "auth.oidc", "leeway_seconds", c.oidc.leeway_seconds, 0, 600);
+    r.Str(o, "auth.oidc", "roles_claim", c.oidc.roles_claim);
+    r.StrMap(o, "auth.oidc", "role_values", c.oidc.role_values);
+    r.Str(o, "auth.oidc", "projects_claim", c.oidc.projects_claim);
+    r.Str(o, "auth.oidc", "project_prefix", c.oidc.project_prefix);
+  }
+  const YAML::Node m = n["mtls"];
+  if (r.Map(m, "auth.mtls", {"trusted_proxies", "verify_header", "cert_header", "identities"})) {
+    r.StrList(m, "auth.mtls", "trusted_proxies", c.mtls.trusted_proxies);
+    r.Str(m, "auth.mtls", "verify_header", c.mtls.verify_header);
+    r.Str(m, "auth.mtls", "cert_header", c.mtls.cert_header);
+    const YAML::Node ids = m["identities"];
+    if (ids && !ids.IsNull()) {
+      if (!ids.IsSequence()) {
+        r.Error("auth.mtls.identities", "expected a list");
+      } else {
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+          const std::string path = absl::StrCat("auth.mtls.identities[", i, "]");
+          CertIdentityConfig id;
+          if (!r.Map(ids[i], path,
+                     {"fingerprint_sha256", "subject", "roles", "projects", "read_only"})) {
+            continue;
+          }
+          r.Str(ids[i], path, "fingerprint_sha256", id.fingerprint_sha256);
+          r.Str(ids[i], path, "subject", id.subject);
+          r.StrList(ids[i], path, "roles", id.roles);
+          r.StrList(ids[i], path, "projects", id.projects);
+          r.Bool(ids[i], path, "read_only", id.read_only);
+          c.mtls.identities.push_back(std::move(id));
+        }
+      }
+    }
+  }
+  const YAML::Node k = n["access_keys"];
+  if (r.Map(k, "auth.access_keys", {"default_ttl_days", "max_ttl_days"})) {
+    r.Integer(k, "auth.access_keys", "default_ttl_days", c.access_keys.default_ttl_days, 1, 3650);
+    r.Integer(k, "auth.access_keys", "max_ttl_days", c.access_keys.max_ttl_days, 1, 3650);
+  }
+}
+
 void ReadLog(Reader& r, const YAML::Node& n, LogConfig& c) {
   if (!r.Map(n, "log", {"level", "format", "file"})) return;
   r.Str(n, "log", "level", c.level);
@@ -292,6 +365,56 @@ void ReadLog(Reader& r, const YAML::Node& n, LogConfig& c) {
 absl::Status Collect(const std::vector<std::string>& errors) {
   if (errors.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+}
+
+bool IsRoleName(const std::string& r) {
+  return r == "researcher" || r == "workflow-admin" || r == "output-checker" || r == "auditor";
+}
+
+void ValidateAuth(const Config& c, std::vector<std::string>& errors) {
+  const AuthConfig& a = c.auth;
+  static const std::set<std::string> kModes = {"oidc", "mtls", "access-keys", "none"};
+  for (const std::string& m : a.mode) {
+    if (!kModes.contains(m)) {
+      errors.push_back(
+          absl::StrCat("auth.mode: '", m, "' is not one of oidc, mtls, access-keys, none"));
+    }
+  }
+  if (a.enabled("none") && a.mode.size() > 1) {
+    errors.push_back("auth.mode: none cannot be combined with other modes");
+  }
+  if (a.enabled("oidc")) {
+    if (a.oidc.issuer.empty()) errors.push_back("auth.oidc.issuer: required with mode oidc");
+    if (a.oidc.audiences.empty()) errors.push_back("auth.oidc.audiences: required with mode oidc");
+    if (a.oidc.jwks_file.empty() == a.oidc.jwks_url.empty()) {
+      errors.push_back("auth.oidc: set exactly one of jwks_file and jwks_url");
+    }
+    if (!a.oidc.jwks_url.empty() && a.oidc.jwks_url.rfind("https://", 0) != 0 &&
+        !(a.oidc.allow_insecure_jwks_http && a.oidc.jwks_url.rfind("http://", 0) == 0)) {
+      errors.push_back("auth.oidc.jwks_url: must be https://");
+    }
+    for (const auto& [value, role] : a.oidc.role_values) {
+      if (!IsRoleName(role)) {
+        errors.push_back(
+            absl::StrCat("auth.oidc.role_values: '", role, "' (for '", value, "') is not a role"));
+      }
+    }
+  }
+  static const std::regex kHex64("^[0-9a-f]{64}$");
+  for (std::size_t i = 0; i < a.mtls.identities.size(); ++i) {
+    const CertIdentityConfig& id = a.mtls.identities[i];
+    const std::string path = absl::StrCat("auth.mtls.identities[", i, "]");
+    if (!std::regex_match(id.fingerprint_sha256, kHex64)) {
+      errors.push_back(path + ".fingerprint_sha256: must be 64 lower-case hex digits");
+    }
+    if (id.subject.empty()) errors.push_back(path + ".subject: required");
+    for (const std::string& r : id.roles) {
+      if (!IsRoleName(r)) errors.push_back(absl::StrCat(path, ".roles: '", r, "' is not a role"));
+    }
+  }
+  if (a.access_keys.default_ttl_days > a.access_keys.max_ttl_days) {
+    errors.push_back("auth.access_keys.default_ttl_days: must not exceed max_ttl_days");
+  }
 }
 
 }  // namespace
@@ -309,7 +432,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text) {
   if (root && !root.IsNull()) {
     if (r.Map(root, "",
               {"data_dir", "server", "database", "embedded", "scheduler", "local", "environments",
-               "storage", "service_info", "log"})) {
+               "storage", "service_info", "auth", "log"})) {
       r.Str(root, "", "data_dir", c.data_dir);
       ReadServer(r, root["server"], c.server);
       ReadDatabase(r, root["database"], c.database);
@@ -319,6 +442,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text) {
       ReadEnvironments(r, root["environments"], c.environments);
       ReadStorage(r, root["storage"], c.storage);
       ReadServiceInfo(r, root["service_info"], c.service_info);
+      ReadAuth(r, root["auth"], c.auth);
       ReadLog(r, root["log"], c.log);
     }
   }
@@ -470,6 +594,7 @@ absl::Status ValidateConfig(const Config& c) {
       }
     }
   }
+  ValidateAuth(c, errors);
   if (!c.storage.s3.endpoint.empty() && c.storage.s3.endpoint.rfind("http://", 0) != 0 &&
       c.storage.s3.endpoint.rfind("https://", 0) != 0) {
     errors.push_back("storage.s3.endpoint: must start with http:// or https://");
@@ -572,6 +697,22 @@ std::string Config::Redacted() const {
   e << YAML::Key << "contact_url" << YAML::Value << service_info.contact_url;
   e << YAML::Key << "documentation_url" << YAML::Value << service_info.documentation_url;
   e << YAML::Key << "environment" << YAML::Value << service_info.environment;
+  e << YAML::EndMap;
+  e << YAML::Key << "auth" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "mode" << YAML::Value << YAML::Flow << auth.mode;
+  e << YAML::Key << "oidc" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "issuer" << YAML::Value << auth.oidc.issuer;
+  e << YAML::Key << "audiences" << YAML::Value << YAML::Flow << auth.oidc.audiences;
+  e << YAML::Key << "jwks_file" << YAML::Value << auth.oidc.jwks_file;
+  e << YAML::Key << "jwks_url" << YAML::Value << auth.oidc.jwks_url;
+  e << YAML::Key << "leeway_seconds" << YAML::Value << auth.oidc.leeway_seconds;
+  e << YAML::Key << "roles_claim" << YAML::Value << auth.oidc.roles_claim;
+  e << YAML::Key << "projects_claim" << YAML::Value << auth.oidc.projects_claim;
+  e << YAML::EndMap;
+  e << YAML::Key << "mtls" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "trusted_proxies" << YAML::Value << YAML::Flow << auth.mtls.trusted_proxies;
+  e << YAML::Key << "identities" << YAML::Value << auth.mtls.identities.size();
+  e << YAML::EndMap;
   e << YAML::EndMap;
   e << YAML::Key << "log" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "level" << YAML::Value << log.level;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -102,6 +103,58 @@ struct ServiceInfoConfig {
   std::string environment = "dev";
 };
 
+struct OidcConfig {
+  std::string issuer;                     // required "iss"
+  std::vector<std::string> audiences;     // the token's "aud" must contain one
+  std::string jwks_file;                  // a JWKS file, re-read when it changes; or
+  std::string jwks_url;                   // an https URL, cached and refreshed on an unknown kid
+  std::string ca_bundle;                  // CA file for jwks_url; empty: the system store
+  bool allow_insecure_jwks_http = false;  // http:// JWKS (tests on loopback only)
+  int leeway_seconds = 60;                // clock skew allowed for exp/nbf/iat
+  std::string roles_claim = "roles";      // dotted path to a string or an array of strings
+  // Claim value -> role. Without an entry, a value counts as a role when it is the role's name
+  // or ends with ":<role>" or "/<role>" (after dropping a "#..." suffix, as in
+  // eduperson_entitlement URNs).
+  std::map<std::string, std::string> role_values;
+  std::string projects_claim = "projects";
+  std::string project_prefix;  // only values with this prefix name projects (prefix removed)
+};
+
+struct CertIdentityConfig {
+  std::string fingerprint_sha256;  // lower-case hex SHA-256 of the DER certificate
+  std::string subject;
+  std::vector<std::string> roles, projects;
+  bool read_only = false;
+};
+
+struct MtlsConfig {
+  // Peer addresses whose client-certificate headers are believed (the TLS front door).
+  std::vector<std::string> trusted_proxies = {"127.0.0.1"};
+  std::string verify_header = "X-SSL-Client-Verify";  // "SUCCESS" when nginx verified it
+  std::string cert_header = "X-SSL-Client-Cert";      // $ssl_client_escaped_cert
+  std::vector<CertIdentityConfig> identities;         // plus those registered by admins
+};
+
+struct AccessKeysConfig {
+  int default_ttl_days = 30;
+  int max_ttl_days = 90;
+};
+
+struct AuthConfig {
+  // Any of oidc, mtls, access-keys; or none (local development only: every caller is an
+  // anonymous principal with every role in every project, logged loudly at start).
+  std::vector<std::string> mode;
+  OidcConfig oidc;
+  MtlsConfig mtls;
+  AccessKeysConfig access_keys;
+  bool enabled(std::string_view m) const {
+    for (const std::string& x : mode) {
+      if (x == m) return true;
+    }
+    return false;
+  }
+};
+
 struct LogConfig {
   std::string level = "info";   // trace|debug|info|warn|error|critical|off
   std::string format = "text";  // text|json (one JSON object per line)
@@ -118,6 +171,7 @@ struct Config {
   std::vector<EnvironmentConfig> environments = {{"host", "/", {"snakemake/snakemake:v7.21.0"}}};
   StorageConfig storage;
   ServiceInfoConfig service_info;
+  AuthConfig auth;
   LogConfig log;
 
   bool embedded_database() const { return database.url.empty(); }

@@ -10,6 +10,7 @@
 #include <openssl/rand.h>
 
 #include "service/log.h"
+#include "service/store/audit_internal.h"
 #include "service/store/pool.h"
 
 namespace safeflow::service::store {
@@ -25,11 +26,12 @@ constexpr const char* kLive = "('QUEUED', 'INITIALIZING', 'RUNNING', 'PAUSED', '
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-std::string ProjectClause(pqxx::transaction_base& tx, const std::vector<std::string>& projects) {
-  if (projects.empty()) return "";
+std::string ProjectClause(pqxx::transaction_base& tx, const ProjectScope& scope) {
+  if (scope.all) return "";
+  if (scope.projects.empty()) return " AND FALSE";
   std::vector<std::string> quoted;
-  quoted.reserve(projects.size());
-  for (const std::string& p : projects) quoted.push_back(tx.quote(p));
+  quoted.reserve(scope.projects.size());
+  for (const std::string& p : scope.projects) quoted.push_back(tx.quote(p));
   return absl::StrCat(" AND project = ANY(ARRAY[", absl::StrJoin(quoted, ","), "]::text[])");
 }
 
@@ -43,7 +45,8 @@ std::string Sha256Hex(const std::string& data) {
 
 // The part of a list request a page token is bound to.
 std::string FilterFingerprint(const ListFilter& f) {
-  json j = {{"projects", f.projects},
+  json j = {{"all_projects", f.scope.all},
+            {"projects", f.scope.projects},
             {"name_prefix", f.name_prefix ? json(*f.name_prefix) : json()},
             {"state", f.state ? json(std::string(tes::StateName(*f.state))) : json()},
             {"tags", f.tags}};
@@ -98,7 +101,7 @@ std::string NewTaskId() {
   return id;
 }
 
-absl::StatusOr<std::string> TaskStore::Create(const NewTask& t) {
+absl::StatusOr<std::string> TaskStore::Create(const NewTask& t, AuditEntry audit) {
   json spec = tes::ToStoredJson(t.task);
   for (const char* k : {"id", "state", "logs", "creation_time"}) spec.erase(k);
   const std::string id = NewTaskId();
@@ -109,14 +112,17 @@ absl::StatusOr<std::string> TaskStore::Create(const NewTask& t) {
         "INSERT INTO tasks (id, project, owner, state, name, tags, spec, backend) "
         "VALUES ($1, $2, $3, 'QUEUED', NULLIF($4, ''), $5::jsonb, $6::jsonb, $7)",
         id, t.project, t.owner, t.task.name.value_or(""), Dump(tags), Dump(spec), t.backend);
+    audit.object_type = "task";
+    audit.object_id = id;
+    audit.project = t.project;
+    AppendAudit(tx, audit);
     tx.commit();
   });
   if (!s.ok()) return s;
   return id;
 }
 
-absl::StatusOr<StoredTask> TaskStore::Get(const std::string& id,
-                                          const std::vector<std::string>& projects) {
+absl::StatusOr<StoredTask> TaskStore::Get(const std::string& id, const ProjectScope& scope) {
   std::optional<StoredTask> out;
   absl::Status inner;
   absl::Status s = store_.pool().Run([&](pqxx::connection& c) {
@@ -124,7 +130,7 @@ absl::StatusOr<StoredTask> TaskStore::Get(const std::string& id,
     pqxx::result r = tx.exec(
         absl::StrCat("SELECT id, state, spec::text, logs::text, ", kCreationTime,
                      ", project, owner, backend, attempts FROM tasks WHERE id = ", tx.quote(id),
-                     ProjectClause(tx, projects)));
+                     ProjectClause(tx, scope)));
     if (r.empty()) return;
     absl::StatusOr<tes::Task> task =
         Assemble(r[0][0].as<std::string>(), r[0][1].as<std::string>(), r[0][2].as<std::string>(),
@@ -158,7 +164,7 @@ absl::StatusOr<TaskPage> TaskStore::List(const ListFilter& f) {
     pqxx::read_transaction tx(c);
     std::string sql = absl::StrCat("SELECT id, state, ", kEpochMicros, ", ", kCreationTime,
                                    full ? ", spec::text, logs::text" : "", " FROM tasks WHERE TRUE",
-                                   ProjectClause(tx, f.projects));
+                                   ProjectClause(tx, f.scope));
     if (f.state)
       absl::StrAppend(&sql, " AND state = ", tx.quote(std::string(tes::StateName(*f.state))));
     if (f.name_prefix && !f.name_prefix->empty()) {
@@ -207,8 +213,8 @@ absl::StatusOr<TaskPage> TaskStore::List(const ListFilter& f) {
   return page;
 }
 
-absl::StatusOr<tes::State> TaskStore::Cancel(const std::string& id,
-                                             const std::vector<std::string>& projects) {
+absl::StatusOr<tes::State> TaskStore::Cancel(const std::string& id, const ProjectScope& scope,
+                                             AuditEntry audit) {
   std::optional<std::string> state;
   absl::Status s = store_.pool().Run([&](pqxx::connection& c) {
     state.reset();
@@ -217,12 +223,21 @@ absl::StatusOr<tes::State> TaskStore::Cancel(const std::string& id,
         "UPDATE tasks SET state = 'CANCELED', cancel_requested = true, lease_expires = NULL, "
         "updated_at = clock_timestamp(), logs = CASE WHEN jsonb_array_length(logs) > 0 THEN "
         "task_log_note(logs, 'canceled by request') ELSE logs END WHERE id = ",
-        tx.quote(id), ProjectClause(tx, projects), " AND state IN ", kLive, " RETURNING state"));
-    if (r.empty()) {
-      r = tx.exec(absl::StrCat("SELECT state FROM tasks WHERE id = ", tx.quote(id),
-                               ProjectClause(tx, projects)));
+        tx.quote(id), ProjectClause(tx, scope), " AND state IN ", kLive,
+        " RETURNING state, project"));
+    bool changed = !r.empty();
+    if (!changed) {
+      r = tx.exec(absl::StrCat("SELECT state, project FROM tasks WHERE id = ", tx.quote(id),
+                               ProjectClause(tx, scope)));
     }
-    if (!r.empty()) state = r[0][0].as<std::string>();
+    if (r.empty()) return;  // not found: nothing to record here, the caller audits the refusal
+    state = r[0][0].as<std::string>();
+    audit.object_type = "task";
+    audit.object_id = id;
+    audit.project = r[0][1].as<std::string>();
+    audit.details["state_after"] = *state;
+    audit.details["changed"] = changed ? 1 : 0;
+    AppendAudit(tx, audit);
     tx.commit();
   });
   if (!s.ok()) return s;

@@ -17,9 +17,18 @@
 
 #include "executor/backend.h"
 #include "schemas/tes/task.h"
+#include "service/store/audit_store.h"
 #include "service/store/store.h"
 
 namespace safeflow::service::store {
+
+// Which projects a read or write may touch. Never "empty means all": `all` must be explicit.
+struct ProjectScope {
+  bool all = false;
+  std::vector<std::string> projects;
+  static ProjectScope All() { return {true, {}}; }
+  static ProjectScope Only(std::vector<std::string> p) { return {false, std::move(p)}; }
+};
 
 struct NewTask {
   schemas::tes::Task task;  // validated; id/state/logs/creation_time are ignored
@@ -37,7 +46,7 @@ struct StoredTask {
 };
 
 struct ListFilter {
-  std::vector<std::string> projects;  // visible projects; empty means all
+  ProjectScope scope;  // visible projects
   std::optional<std::string> name_prefix;
   std::optional<schemas::tes::State> state;
   // (key, value) pairs; an empty value means "the key is present".
@@ -56,16 +65,18 @@ class TaskStore {
  public:
   explicit TaskStore(Store& store) : store_(store) {}
 
-  [[nodiscard]] absl::StatusOr<std::string> Create(const NewTask& task);
-  // NotFound when the task does not exist or is not in `projects` (empty: any project).
-  [[nodiscard]] absl::StatusOr<StoredTask> Get(const std::string& id,
-                                               const std::vector<std::string>& projects);
+  // Inserts the task as QUEUED and `audit` (its object id filled in) in one transaction.
+  [[nodiscard]] absl::StatusOr<std::string> Create(const NewTask& task, AuditEntry audit);
+  // NotFound when the task does not exist or is outside `scope`.
+  [[nodiscard]] absl::StatusOr<StoredTask> Get(const std::string& id, const ProjectScope& scope);
   // InvalidArgument for a page token that is malformed or was made with other filters.
   [[nodiscard]] absl::StatusOr<TaskPage> List(const ListFilter& filter);
   // Queued or running tasks become CANCELED at once (the owner kills the work when notified);
   // ended tasks are left as they are. Returns the state after the call.
-  [[nodiscard]] absl::StatusOr<schemas::tes::State> Cancel(
-      const std::string& id, const std::vector<std::string>& projects);
+  // `audit` is written in the same transaction when the task exists in scope.
+  [[nodiscard]] absl::StatusOr<schemas::tes::State> Cancel(const std::string& id,
+                                                           const ProjectScope& scope,
+                                                           AuditEntry audit);
 
   // --- scheduler side ---
   // Claims up to `limit` QUEUED tasks for `instance` (oldest first), marks them INITIALIZING,
