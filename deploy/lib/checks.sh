@@ -5,7 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 fail=0
-mapfile -t sources < <(git ls-files '*.h' '*.cc' 2>/dev/null || find schemas executor service tests bench -name '*.h' -o -name '*.cc')
+mapfile -t sources < <(
+  { git ls-files --cached --others --exclude-standard '*.h' '*.cc' 2>/dev/null ||
+    find schemas executor service tests bench -name '*.h' -o -name '*.cc'; } |
+    while read -r f; do [ -f "$f" ] && echo "$f"; done)
 if ! clang-format --dry-run --Werror "${sources[@]}" 2>/tmp/safeflow-format.log; then
   echo "checks: clang-format differences (run: clang-format -i \$(git ls-files '*.h' '*.cc')):" >&2
   head -40 /tmp/safeflow-format.log >&2

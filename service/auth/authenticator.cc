@@ -15,6 +15,7 @@
 #include "service/api/router.h"
 #include "service/auth/jwks.h"
 #include "service/auth/jwt.h"
+#include "service/auth/openssl_util.h"
 #include "service/log.h"
 #include "service/store/auth_store.h"
 
@@ -237,16 +238,17 @@ std::vector<std::string> ProjectsFromClaims(const json& claims, const OidcConfig
 }
 
 absl::StatusOr<std::string> CertificateFingerprint(const std::string& pem) {
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  if (bio == nullptr) return absl::InternalError("BIO_new_mem_buf");
-  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
+  auth::detail::UniqueX509 cert;
+  {
+    auth::detail::UniqueBio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    if (bio == nullptr) return absl::InternalError("BIO_new_mem_buf");
+    cert.reset(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  }
   if (cert == nullptr) return absl::InvalidArgumentError("not a PEM certificate");
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  const int ok = X509_digest(cert, EVP_sha256(), md, &len);
-  X509_free(cert);
-  if (ok != 1) return absl::InternalError("X509_digest");
+  if (X509_digest(cert.get(), EVP_sha256(), md, &len) != 1)
+    return absl::InternalError("X509_digest");
   return absl::BytesToHexString(
       absl::string_view(reinterpret_cast<const char*>(md), static_cast<size_t>(len)));
 }

@@ -20,6 +20,7 @@
 
 #include "service/auth/jwks.h"
 #include "service/auth/jwt.h"
+#include "service/auth/openssl_util.h"
 
 namespace safeflow::service::auth {
 namespace {
@@ -27,23 +28,9 @@ namespace {
 constexpr const char* kPrivateKeyFile = "private.pem";
 constexpr const char* kJwksFile = "jwks.json";
 
-struct PkeyDeleter {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct BioDeleter {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-using UniquePkey = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
-using UniqueBio = std::unique_ptr<BIO, BioDeleter>;
-
-std::string OpenSslError() {
-  const unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof(buf));
-  return buf;
-}
+using detail::OpenSslError;
+using detail::UniqueBio;
+using detail::UniquePkey;
 
 std::string Join(const std::string& dir, const char* name) {
   return !dir.empty() && dir.back() == '/' ? dir + name : dir + "/" + name;

@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 
+#include "service/auth/openssl_util.h"
 #include "service/log.h"
 
 namespace safeflow::service::auth {
@@ -33,26 +34,13 @@ constexpr size_t kP256CoordinateBytes = 32;
 constexpr size_t kMaxJwksBytes = size_t{1} << 20;
 constexpr const char* kPrivateMembers[] = {"d", "p", "q", "dp", "dq", "qi", "oth"};
 
-struct PkeyDeleter {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct PkeyCtxDeleter {
-  void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
-};
-struct BnDeleter {
-  void operator()(BIGNUM* b) const { BN_free(b); }
-};
-struct ParamBldDeleter {
-  void operator()(OSSL_PARAM_BLD* b) const { OSSL_PARAM_BLD_free(b); }
-};
-struct ParamDeleter {
-  void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
-};
-using UniquePkey = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
-using UniquePkeyCtx = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter>;
-using UniqueBn = std::unique_ptr<BIGNUM, BnDeleter>;
-using UniqueParamBld = std::unique_ptr<OSSL_PARAM_BLD, ParamBldDeleter>;
-using UniqueParams = std::unique_ptr<OSSL_PARAM, ParamDeleter>;
+using detail::OpenSslError;
+using detail::PkeyDeleter;
+using detail::UniqueBn;
+using detail::UniqueParamBld;
+using detail::UniqueParams;
+using detail::UniquePkey;
+using detail::UniquePkeyCtx;
 
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -74,16 +62,6 @@ std::string Printable(std::string_view s) {
   }
   if (s.size() > kMax) out += "...";
   return out;
-}
-
-// Clears OpenSSL's thread-local error queue and returns its first error as text.
-std::string OpenSslError() {
-  const unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof(buf));
-  return buf;
 }
 
 // The string member `name` of `j`: nullopt when absent, an error when not a string.

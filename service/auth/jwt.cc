@@ -14,24 +14,18 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
+#include "service/auth/openssl_util.h"
+
 namespace safeflow::service::auth {
 namespace {
 
 constexpr int kMinRsaBits = 2048;
 constexpr size_t kP256ScalarBytes = 32;
 
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-struct BnDeleter {
-  void operator()(BIGNUM* b) const { BN_free(b); }
-};
-struct EcdsaSigDeleter {
-  void operator()(ECDSA_SIG* s) const { ECDSA_SIG_free(s); }
-};
-using UniqueMdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
-using UniqueBn = std::unique_ptr<BIGNUM, BnDeleter>;
-using UniqueEcdsaSig = std::unique_ptr<ECDSA_SIG, EcdsaSigDeleter>;
+using detail::OpenSslError;
+using detail::UniqueBn;
+using detail::UniqueEcdsaSig;
+using detail::UniqueMdCtx;
 
 absl::Status Refuse(std::string_view why) {
   return absl::UnauthenticatedError(fmt::format("bearer token refused: {}", why));
@@ -64,15 +58,6 @@ std::string AlgRefusal(const std::string& alg) {
                        kOnly);
   }
   return fmt::format("alg \"{}\" is not accepted; {}", Printable(alg), kOnly);
-}
-
-std::string OpenSslError() {
-  const unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof(buf));
-  return buf;
 }
 
 bool IsP256(const EVP_PKEY& key) {

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include <openssl/evp.h>
 
+#include "service/auth/openssl_util.h"
 #include "service/store/audit_internal.h"
 #include "service/store/pool.h"
 #include "service/store/store.h"
@@ -66,12 +67,11 @@ std::string AuditCanonical(const AuditRecord& r) {
 std::string AuditHash(const std::string& prev_hash, const std::string& canonical) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  EVP_DigestUpdate(ctx, prev_hash.data(), prev_hash.size());
-  EVP_DigestUpdate(ctx, canonical.data(), canonical.size());
-  EVP_DigestFinal_ex(ctx, md, &len);
-  EVP_MD_CTX_free(ctx);
+  const auth::detail::UniqueMdCtx ctx(EVP_MD_CTX_new());
+  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  EVP_DigestUpdate(ctx.get(), prev_hash.data(), prev_hash.size());
+  EVP_DigestUpdate(ctx.get(), canonical.data(), canonical.size());
+  EVP_DigestFinal_ex(ctx.get(), md, &len);
   return absl::BytesToHexString(
       absl::string_view(reinterpret_cast<const char*>(md), static_cast<size_t>(len)));
 }

@@ -1,18 +1,11 @@
 // The URL JWKS source against real HTTP on loopback: caching for the TTL, one refresh on an
 // unknown kid, rate-limited refreshes, the last good set kept when the server fails, concurrent
 // refreshes collapsed into one, and TLS verification against `openssl s_server`.
-#include <arpa/inet.h>
 #include <atomic>
 #include <chrono>
-#include <csignal>
-#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
@@ -23,50 +16,39 @@
 #include "service/auth/jwks.h"
 #include "service/auth/jwt.h"
 #include "tests/testing/integration.h"
+#include "tests/testing/loopback_server.h"
 #include "tests/testing/process.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_keys.h"
+#include "tests/testing/tls_server.h"
 
 namespace safeflow::service::auth {
 namespace {
 
+using ::safeflow::testing::CannedResponse;
+using ::safeflow::testing::CapturedRequest;
 using ::safeflow::testing::IsOk;
+using ::safeflow::testing::LoopbackServer;
+using ::safeflow::testing::MakeLoopbackCertificate;
+using ::safeflow::testing::NewKey;
 using ::safeflow::testing::StatusIs;
 using ::safeflow::testing::TempDir;
+using ::safeflow::testing::TlsServer;
 using ::testing::HasSubstr;
 using Code = absl::StatusCode;
 using json = nlohmann::json;
 
-// A tiny HTTP/1.0 server on 127.0.0.1:<port 0>: one thread, one request per connection,
-// answers every request with the current status and body and counts requests.
+// Answers every request on loopback with the current status and JSON body; counts requests.
 class JwksServer {
  public:
-  JwksServer() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        ::listen(fd_, 16) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      return;
-    }
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { Loop(); });
-  }
-  ~JwksServer() { Stop(); }
+  JwksServer() = default;
   JwksServer(const JwksServer&) = delete;
   JwksServer& operator=(const JwksServer&) = delete;
 
-  void Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  bool ok() const { return port_ != 0; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/jwks.json"; }
-  int requests() const { return requests_; }
+  void Stop() { server_.Stop(); }
+  bool ok() const { return server_.ok(); }
+  std::string url() const { return server_.url() + "/jwks.json"; }
+  int requests() const { return static_cast<int>(server_.requests().size()); }
   void Serve(int status, std::string body) {
     std::scoped_lock lock(mu_);
     status_ = status;
@@ -74,60 +56,16 @@ class JwksServer {
   }
 
  private:
-  void Loop() {
-    while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) continue;
-      Handle(c);
-      ::close(c);
-    }
-  }
-  void Handle(int c) {
-    std::string request;
-    char buf[4096];
-    while (request.find("\r\n\r\n") == std::string::npos && request.size() < 65536) {
-      pollfd p{c, POLLIN, 0};
-      if (::poll(&p, 1, 2000) <= 0) return;
-      const ssize_t n = ::read(c, buf, sizeof(buf));
-      if (n <= 0) return;
-      request.append(buf, static_cast<size_t>(n));
-    }
-    ++requests_;
-    int status;
-    std::string body;
-    {
-      std::scoped_lock lock(mu_);
-      status = status_;
-      body = body_;
-    }
-    const std::string response =
-        "HTTP/1.0 " + std::to_string(status) +
-        " X\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-        "\r\nConnection: close\r\n\r\n" + body;
-    size_t done = 0;
-    while (done < response.size()) {
-      const ssize_t n = ::send(c, response.data() + done, response.size() - done, MSG_NOSIGNAL);
-      if (n <= 0) return;
-      done += static_cast<size_t>(n);
-    }
-  }
-
-  int fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> requests_{0};
   std::mutex mu_;
   int status_ = 200;  // guarded by mu_
   std::string body_;  // guarded by mu_
-  std::thread thread_;
+  LoopbackServer server_{[this](const CapturedRequest&) {
+    std::scoped_lock lock(mu_);
+    return CannedResponse{status_, {{"Content-Type", "application/json"}}, body_};
+  }};
 };
 
-std::shared_ptr<EVP_PKEY> NewP256() {
-  return std::shared_ptr<EVP_PKEY>(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"),
-                                   EVP_PKEY_free);
-}
+std::shared_ptr<EVP_PKEY> NewP256() { return NewKey("EC", "P-256"); }
 
 std::string Jwks(const std::vector<std::pair<std::string, EVP_PKEY*>>& keys) {
   json list = json::array();
@@ -293,66 +231,6 @@ TEST_F(UrlJwksSourceTest, PlainHttpNeedsTheOptIn) {
   EXPECT_EQ(server_.requests(), 0);
 }
 
-// openssl s_server -WWW serving a directory over TLS; killed and reaped by the destructor.
-class TlsServer {
- public:
-  TlsServer(const std::string& dir, const std::string& cert, const std::string& key) {
-    const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    const bool bound = ::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-                       ::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-    ::close(s);
-    if (!bound) return;
-    port_ = ntohs(addr.sin_port);
-    const std::string accept = "127.0.0.1:" + std::to_string(port_);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      if (::chdir(dir.c_str()) != 0) ::_exit(126);
-      const int devnull = ::open("/dev/null", O_RDWR);
-      ::dup2(devnull, 0);
-      ::dup2(devnull, 1);
-      ::dup2(devnull, 2);
-      ::execl("/usr/bin/openssl", "openssl", "s_server", "-quiet", "-WWW", "-accept",
-              accept.c_str(), "-cert", cert.c_str(), "-key", key.c_str(),
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-  }
-  ~TlsServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-  }
-  TlsServer(const TlsServer&) = delete;
-  TlsServer& operator=(const TlsServer&) = delete;
-
-  bool WaitReady() const {
-    return pid_ > 0 && ::safeflow::testing::Eventually(
-                           [&] {
-                             const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                             sockaddr_in addr{};
-                             addr.sin_family = AF_INET;
-                             addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-                             addr.sin_port = htons(static_cast<uint16_t>(port_));
-                             const bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&addr),
-                                                       sizeof(addr)) == 0;
-                             ::close(s);
-                             return ok;
-                           },
-                           std::chrono::seconds(10));
-  }
-  int port() const { return port_; }
-
- private:
-  int port_ = 0;
-  pid_t pid_ = -1;
-};
-
 TEST(UrlJwksSourceTlsTest, CertificateIsVerified) {
   if (::access("/usr/bin/openssl", X_OK) != 0) {
     SAFEFLOW_SKIP_OR_FAIL("/usr/bin/openssl is missing");
@@ -362,12 +240,7 @@ TEST(UrlJwksSourceTlsTest, CertificateIsVerified) {
   const std::string cert = tmp.path() + "/cert.pem";
   const std::string key = tmp.path() + "/key.pem";
   std::string output;
-  const int rc = ::safeflow::testing::RunProgram(
-      {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-       "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
-       "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert},
-      output);
-  if (rc != 0) {
+  if (!MakeLoopbackCertificate(cert, key, output)) {
     SAFEFLOW_SKIP_OR_FAIL("openssl cannot make a test certificate: " + output);
     return;
   }

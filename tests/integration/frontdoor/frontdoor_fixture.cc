@@ -1,19 +1,14 @@
 #include "tests/integration/frontdoor/frontdoor_fixture.h"
 
-#include <arpa/inet.h>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sstream>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 
@@ -92,22 +87,6 @@ std::string MissingTools() {
   if (!FileExists("/usr/sbin/nginx")) return "nginx is not installed (/usr/sbin/nginx)";
   if (!FileExists("/usr/bin/openssl")) return "openssl is not installed";
   return "";
-}
-
-int FreeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
 }
 
 std::string UrlEscape(const std::string& s) {
@@ -259,110 +238,23 @@ TlsResponse TlsClient::Do(const std::string& url, const TlsRequest& req) {
 
 // ---------------------------------------------------------------------------------------------
 
-StubUpstream::StubUpstream() {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::listen(listen_fd_, 64) != 0 ||
-      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(listen_fd_);
-    listen_fd_ = -1;
-    return;
-  }
-  port_ = ntohs(addr.sin_port);
-  thread_ = std::thread([this] { Serve(); });
-}
+StubUpstream::StubUpstream()
+    : server_([](const CapturedRequest&) {
+        return CannedResponse{200, {{"Content-Type", "application/json"}}, R"({"stub":true})"};
+      }) {}
 
-StubUpstream::~StubUpstream() { Close(); }
-
-void StubUpstream::Close() {
-  stop_ = true;
-  if (thread_.joinable()) thread_.join();
-  if (listen_fd_ >= 0) ::close(listen_fd_);
-  listen_fd_ = -1;
-}
-
-std::vector<StubUpstream::Seen> StubUpstream::seen() {
-  std::scoped_lock lock(mu_);
-  return seen_;
-}
-
-void StubUpstream::Serve() {
-  while (!stop_) {
-    pollfd p{listen_fd_, POLLIN, 0};
-    if (::poll(&p, 1, 50) <= 0) continue;
-    sockaddr_in peer{};
-    socklen_t len = sizeof(peer);
-    int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    char ip[INET_ADDRSTRLEN] = {0};
-    ::inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
-    HandleConnection(fd, ip);
-    ::close(fd);
+std::vector<StubUpstream::Seen> StubUpstream::seen() const {
+  std::vector<Seen> out;
+  for (const CapturedRequest& req : server_.requests()) {
+    Seen s;
+    s.peer_address = req.peer_address;
+    s.request_line = absl::StrCat(req.method, " ", req.target, " ", req.version);
+    for (const auto& [name, value] : req.headers)
+      s.headers.emplace(absl::AsciiStrToLower(name), value);
+    s.body_bytes = req.body.size();
+    out.push_back(std::move(s));
   }
-}
-
-// One request per connection (answers Connection: close). Reads the head, then Content-Length
-// bytes of body; a chunked body is read until its terminating chunk.
-void StubUpstream::HandleConnection(int fd, const std::string& peer) {
-  std::string data;
-  char buf[65536];
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  auto read_more = [&]() {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) return std::chrono::steady_clock::now() < deadline;
-    ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n <= 0) return false;
-    data.append(buf, static_cast<size_t>(n));
-    return true;
-  };
-  size_t head_end;
-  while ((head_end = data.find("\r\n\r\n")) == std::string::npos) {
-    if (!read_more()) return;
-  }
-  Seen s;
-  s.peer_address = peer;
-  std::istringstream head(data.substr(0, head_end));
-  std::string line;
-  std::getline(head, line);
-  s.request_line = std::string(absl::StripTrailingAsciiWhitespace(line));
-  while (std::getline(head, line)) {
-    size_t colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    s.headers.emplace(absl::AsciiStrToLower(line.substr(0, colon)),
-                      std::string(absl::StripAsciiWhitespace(line.substr(colon + 1))));
-  }
-  size_t length = 0;
-  if (absl::SimpleAtoi(s.get("content-length"), &length)) {
-    while (data.size() - head_end - 4 < length) {
-      if (!read_more()) break;
-    }
-    s.body_bytes = data.size() - head_end - 4;
-  } else if (absl::StrContains(s.get("transfer-encoding"), "chunked")) {
-    while (data.find("\r\n0\r\n\r\n", head_end) == std::string::npos) {
-      if (!read_more()) break;
-    }
-    s.body_bytes = data.size() - head_end - 4;
-  }
-  {
-    std::scoped_lock lock(mu_);
-    seen_.push_back(std::move(s));
-  }
-  const std::string body = R"({"stub":true})";
-  const std::string response = absl::StrCat(
-      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ", body.size(),
-      "\r\nConnection: close\r\n\r\n", body);
-  size_t off = 0;
-  while (off < response.size()) {
-    ssize_t n = ::write(fd, response.data() + off, response.size() - off);
-    if (n <= 0) break;
-    off += static_cast<size_t>(n);
-  }
+  return out;
 }
 
 }  // namespace safeflow::testing

@@ -5,16 +5,14 @@
 #ifndef SAFEFLOW_TESTS_INTEGRATION_FRONTDOOR_FRONTDOOR_FIXTURE_H_
 #define SAFEFLOW_TESTS_INTEGRATION_FRONTDOOR_FRONTDOOR_FIXTURE_H_
 
-#include <atomic>
 #include <map>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <curl/curl.h>
 
 #include "tests/testing/http_client.h"
+#include "tests/testing/loopback_server.h"
 
 namespace safeflow::testing {
 
@@ -29,9 +27,6 @@ std::string NginxShPath();
 
 // Why the front-door tests cannot run here (no nginx or openssl), or "".
 std::string MissingTools();
-
-// A TCP port on 127.0.0.1 that was free a moment ago.
-int FreeLoopbackPort();
 
 // URL-encodes like nginx's $ssl_client_escaped_cert (any encoding decodes the same).
 std::string UrlEscape(const std::string& s);
@@ -105,7 +100,8 @@ inline TlsResponse TlsCall(const std::string& url, const TlsRequest& req) {
   return c.Do(url, req);
 }
 
-// A plain-HTTP server on 127.0.0.1 that records each request and answers 200 {"stub":true}.
+// A plain-HTTP server on 127.0.0.1 (a LoopbackServer) that records each request and answers
+// 200 {"stub":true}.
 class StubUpstream {
  public:
   struct Seen {
@@ -121,24 +117,15 @@ class StubUpstream {
   };
 
   StubUpstream();
-  ~StubUpstream();
   StubUpstream(const StubUpstream&) = delete;
   StubUpstream& operator=(const StubUpstream&) = delete;
-  int port() const { return port_; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  std::vector<Seen> seen();
-  void Close();  // stops accepting; the port refuses connections afterwards
+  int port() const { return server_.port(); }
+  std::string address() const { return "127.0.0.1:" + std::to_string(server_.port()); }
+  std::vector<Seen> seen() const;
+  void Close() { server_.Stop(); }  // stops accepting; the port refuses connections afterwards
 
  private:
-  void Serve();
-  void HandleConnection(int fd, const std::string& peer);
-
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-  std::mutex mu_;
-  std::vector<Seen> seen_;  // guarded by mu_
+  LoopbackServer server_;
 };
 
 }  // namespace safeflow::testing

@@ -68,7 +68,10 @@ TEST_F(TesApiTest, CreateAndGetInEveryView) {
                 {{{"image", "alpine"},
                   {"command", {"bash", "-c", "tr a-z A-Z < /data/in.txt | tee /data/out.txt"}}}}},
                {"tags", {{"suite", "views"}}}};
-  const std::string id = tes().CreateOk(task);
+  HttpResult created = tes().Create(task);
+  ASSERT_EQ(created.status, 200) << created.body;
+  ExpectSpec(json::parse(created.body), "tesCreateTaskResponse");
+  const std::string id = json::parse(created.body)["id"];
   ASSERT_FALSE(id.empty());
   json full = tes().WaitFor(id);
   ASSERT_EQ(full["state"], "COMPLETE") << full.dump(2);
@@ -280,6 +283,8 @@ TEST_F(TesApiTest, ListFiltersAndPages) {
   EXPECT_EQ(count("state=QUEUED&name_prefix=list-" + run), 0u);
   HttpResult minimal = tes().List("name_prefix=list-" + run + "-0");
   json m = json::parse(minimal.body);
+  // MINIMAL tasks do not validate as tesTask (it requires executors), so check the envelope.
+  EXPECT_TRUE(m["tasks"].is_array());
   ASSERT_EQ(m["tasks"].size(), 1u);
   EXPECT_EQ(m["tasks"][0].size(), 2u) << "MINIMAL is the default view";
 

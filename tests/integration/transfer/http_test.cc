@@ -3,25 +3,21 @@
 // `openssl s_server` with a throwaway self-signed certificate.
 #include <algorithm>
 #include <chrono>
-#include <csignal>
-#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
-#include <netinet/in.h>
 #include <sstream>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 #include "executor/transfer/transfer.h"
-#include "tests/integration/transfer/loopback_server.h"
 #include "tests/testing/integration.h"
+#include "tests/testing/loopback_server.h"
 #include "tests/testing/process.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/tls_server.h"
 
 namespace safeflow::executor::transfer {
 namespace {
@@ -31,8 +27,10 @@ using ::safeflow::testing::CapturedRequest;
 using ::safeflow::testing::IsOk;
 using ::safeflow::testing::IsOkAndHolds;
 using ::safeflow::testing::LoopbackServer;
+using ::safeflow::testing::MakeLoopbackCertificate;
 using ::safeflow::testing::StatusIs;
 using ::safeflow::testing::TempDir;
+using ::safeflow::testing::TlsServer;
 using Code = absl::StatusCode;
 
 std::string ReadFile(const std::string& path) {
@@ -184,70 +182,6 @@ TEST_F(HttpFetchTest, TimeoutIsHonoured) {
   EXPECT_THAT(Entries(staging_), ::testing::IsEmpty());
 }
 
-// openssl s_server -WWW serving a directory over TLS with a self-signed certificate for
-// 127.0.0.1; killed and reaped by the destructor.
-class TlsServer {
- public:
-  TlsServer(const std::string& dir, const std::string& cert, const std::string& key) {
-    // A free port: bind 0, read it, release it (s_server cannot be told to use port 0).
-    const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        ::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      ::close(s);
-      return;
-    }
-    port_ = ntohs(addr.sin_port);
-    ::close(s);
-    const std::string accept = "127.0.0.1:" + std::to_string(port_);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      if (::chdir(dir.c_str()) != 0) ::_exit(126);
-      const int devnull = ::open("/dev/null", O_RDWR);
-      ::dup2(devnull, 0);
-      ::dup2(devnull, 1);
-      ::dup2(devnull, 2);
-      ::execl("/usr/bin/openssl", "openssl", "s_server", "-quiet", "-WWW", "-accept",
-              accept.c_str(), "-cert", cert.c_str(), "-key", key.c_str(),
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-  }
-  ~TlsServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-  }
-  TlsServer(const TlsServer&) = delete;
-  TlsServer& operator=(const TlsServer&) = delete;
-
-  bool WaitReady() const {
-    return pid_ > 0 && ::safeflow::testing::Eventually(
-                           [&] {
-                             const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                             sockaddr_in addr{};
-                             addr.sin_family = AF_INET;
-                             addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-                             addr.sin_port = htons(static_cast<uint16_t>(port_));
-                             const bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&addr),
-                                                       sizeof(addr)) == 0;
-                             ::close(s);
-                             return ok;
-                           },
-                           std::chrono::seconds(10));
-  }
-  int port() const { return port_; }
-
- private:
-  int port_ = 0;
-  pid_t pid_ = -1;
-};
-
 TEST(HttpsFetchTest, TlsIsVerified) {
   TempDir tmp;
   const std::string cert = tmp.path() + "/cert.pem";
@@ -257,12 +191,7 @@ TEST(HttpsFetchTest, TlsIsVerified) {
     return;
   }
   std::string output;
-  const int rc = ::safeflow::testing::RunProgram(
-      {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-       "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
-       "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert},
-      output);
-  if (rc != 0) {
+  if (!MakeLoopbackCertificate(cert, key, output)) {
     SAFEFLOW_SKIP_OR_FAIL("openssl cannot make a test certificate: " + output);
     return;
   }

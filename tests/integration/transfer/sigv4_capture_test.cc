@@ -12,8 +12,8 @@
 
 #include "executor/transfer/sigv4.h"
 #include "executor/transfer/transfer.h"
-#include "tests/integration/transfer/loopback_server.h"
 #include "tests/testing/integration.h"
+#include "tests/testing/loopback_server.h"
 #include "tests/testing/status_matchers.h"
 
 namespace safeflow::executor::transfer {

@@ -1,4 +1,4 @@
-#include "tests/integration/transfer/loopback_server.h"
+#include "tests/testing/loopback_server.h"
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -49,6 +49,22 @@ std::string CapturedRequest::Header(std::string_view name) const {
   return {};
 }
 
+int FreeLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
 LoopbackServer::LoopbackServer(Handler handler) : handler_(std::move(handler)) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return;
@@ -72,14 +88,18 @@ LoopbackServer::LoopbackServer(Handler handler) : handler_(std::move(handler)) {
   thread_ = std::thread([this] { Run(); });
 }
 
-LoopbackServer::~LoopbackServer() {
+LoopbackServer::~LoopbackServer() { Stop(); }
+
+void LoopbackServer::Stop() {
   if (thread_.joinable()) {
     const std::uint64_t one = 1;
     if (::write(wake_fd_, &one, sizeof(one)) != sizeof(one)) std::abort();
     thread_.join();
   }
   if (listen_fd_ >= 0) ::close(listen_fd_);
+  listen_fd_ = -1;
   if (wake_fd_ >= 0) ::close(wake_fd_);
+  wake_fd_ = -1;
 }
 
 std::vector<CapturedRequest> LoopbackServer::requests() const {
@@ -96,21 +116,26 @@ void LoopbackServer::Run() {
     }
     if (fds[1].revents != 0) break;
     if ((fds[0].revents & POLLIN) == 0) continue;
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    sockaddr_in peer{};
+    socklen_t peer_len = sizeof(peer);
+    const int fd =
+        ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_CLOEXEC);
     if (fd < 0) continue;
     ++connections_;
     if (!handler_) {
       held_.push_back(fd);
       continue;
     }
-    Serve(fd);
+    char ip[INET_ADDRSTRLEN] = {0};
+    ::inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
+    Serve(fd, ip);
     ::close(fd);
   }
   for (int fd : held_) ::close(fd);
   held_.clear();
 }
 
-void LoopbackServer::Serve(int fd) {
+void LoopbackServer::Serve(int fd, std::string peer_address) {
   std::string data;
   char buf[64 * 1024];
   auto read_more = [&]() {
@@ -126,6 +151,7 @@ void LoopbackServer::Serve(int fd) {
     if (!read_more()) return;
   }
   CapturedRequest req;
+  req.peer_address = std::move(peer_address);
   const std::string head = data.substr(0, head_end);
   size_t line_end = head.find("\r\n");
   const std::string request_line = head.substr(0, line_end);
@@ -134,6 +160,7 @@ void LoopbackServer::Serve(int fd) {
   if (sp1 == std::string::npos || sp2 == sp1) return;
   req.method = request_line.substr(0, sp1);
   req.target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
+  req.version = request_line.substr(sp2 + 1);
   size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
   while (pos < head.size()) {
     size_t end = head.find("\r\n", pos);
@@ -150,12 +177,21 @@ void LoopbackServer::Serve(int fd) {
       !SendAll(fd, "HTTP/1.1 100 Continue\r\n\r\n")) {
     return;
   }
-  const size_t length =
-      static_cast<size_t>(std::strtoull(req.Header("Content-Length").c_str(), nullptr, 10));
-  while (data.size() < length) {
-    if (!read_more()) return;
+  if (req.Header("Content-Length").empty() &&
+      Lower(req.Header("Transfer-Encoding")).find("chunked") != std::string::npos) {
+    // Raw chunks, up to the terminating chunk (no trailers); a body that starts with it is empty.
+    while (data.rfind("0\r\n\r\n", 0) != 0 && data.find("\r\n0\r\n\r\n") == std::string::npos) {
+      if (!read_more()) return;
+    }
+    req.body = data;
+  } else {
+    const size_t length =
+        static_cast<size_t>(std::strtoull(req.Header("Content-Length").c_str(), nullptr, 10));
+    while (data.size() < length) {
+      if (!read_more()) return;
+    }
+    req.body = data.substr(0, length);
   }
-  req.body = data.substr(0, length);
   {
     std::scoped_lock lock(mu_);
     requests_.push_back(req);
