@@ -20,6 +20,7 @@
 
 #include "fmt/format.h"
 
+#include "executor/paths.h"
 #include "executor/sandbox/memfd.h"
 #include "executor/sandbox/seccomp.h"
 
@@ -37,22 +38,6 @@ constexpr std::string_view kDefaultPath =
 bool IsUnder(std::string_view path, std::string_view dir) {
   return path == dir ||
          (path.size() > dir.size() && path.substr(0, dir.size()) == dir && path[dir.size()] == '/');
-}
-
-// Absolute, no empty/"."/".." components, no trailing slash, no NUL.
-bool IsNormalizedAbsolute(std::string_view p) {
-  if (p.empty() || p[0] != '/' || p.find('\0') != std::string_view::npos) return false;
-  if (p == "/") return true;
-  if (p.back() == '/') return false;
-  std::size_t start = 1;
-  while (start <= p.size()) {
-    std::size_t end = p.find('/', start);
-    if (end == std::string_view::npos) end = p.size();
-    const std::string_view part = p.substr(start, end - start);
-    if (part.empty() || part == "." || part == "..") return false;
-    start = end + 1;
-  }
-  return true;
 }
 
 absl::Status CheckContainerPath(std::string_view what, const std::string& p) {

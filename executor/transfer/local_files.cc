@@ -18,6 +18,7 @@
 #include "fmt/format.h"
 
 #include "executor/log.h"
+#include "executor/paths.h"
 #include "executor/transfer/url.h"
 
 namespace safeflow::executor::transfer::detail {
@@ -119,20 +120,6 @@ absl::Status CheckFdUnder(int fd, const std::vector<std::string>& real_roots, st
         fmt::format("{} resolves outside the {} (symlink?)", what, roots_name));
   }
   return absl::OkStatus();
-}
-
-std::vector<std::string_view> SplitSlash(std::string_view s) {
-  std::vector<std::string_view> parts;
-  size_t start = 0;
-  while (true) {
-    const size_t pos = s.find('/', start);
-    if (pos == std::string_view::npos) {
-      parts.push_back(s.substr(start));
-      return parts;
-    }
-    parts.push_back(s.substr(start, pos - start));
-    start = pos + 1;
-  }
 }
 
 absl::Status WriteAll(int fd, const char* data, size_t n, std::string_view what) {

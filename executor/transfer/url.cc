@@ -7,6 +7,8 @@
 #include "fmt/format.h"
 #include <curl/curl.h>
 
+#include "executor/paths.h"
+
 namespace safeflow::executor::transfer {
 namespace {
 
@@ -35,20 +37,6 @@ std::string LenientDecode(std::string_view s) {
   return out;
 }
 
-std::vector<std::string_view> SplitPath(std::string_view s) {
-  std::vector<std::string_view> parts;
-  size_t start = 0;
-  while (true) {
-    const size_t pos = s.find('/', start);
-    if (pos == std::string_view::npos) {
-      parts.push_back(s.substr(start));
-      return parts;
-    }
-    parts.push_back(s.substr(start, pos - start));
-    start = pos + 1;
-  }
-}
-
 // "." or "..", written out or percent-encoded (possibly twice: "%252e").
 bool IsDotSegment(std::string_view raw) {
   std::string decoded(raw);
@@ -62,7 +50,7 @@ bool IsDotSegment(std::string_view raw) {
 }
 
 absl::Status CheckNoDotSegments(std::string_view path, std::string_view url) {
-  for (std::string_view segment : SplitPath(path)) {
+  for (std::string_view segment : SplitSlash(path)) {
     if (IsDotSegment(segment)) {
       return absl::InvalidArgumentError(
           fmt::format("'.' and '..' path segments are not allowed: {}", RedactUrl(url)));
@@ -253,7 +241,7 @@ absl::StatusOr<std::string> NormalizeAbsolutePath(std::string_view path) {
     return absl::InvalidArgumentError(fmt::format("not an absolute path: '{}'", path));
   }
   std::string out;
-  for (std::string_view segment : SplitPath(path)) {
+  for (std::string_view segment : SplitSlash(path)) {
     if (segment.empty() || segment == ".") continue;
     if (segment == "..") {
       return absl::InvalidArgumentError(fmt::format("'..' in path '{}'", path));

@@ -10,6 +10,8 @@
 
 #include "fmt/format.h"
 
+#include "executor/paths.h"
+
 namespace safeflow::executor::worker {
 namespace {
 
@@ -17,22 +19,6 @@ using json = nlohmann::json;
 using Errors = std::vector<std::string>;
 
 constexpr std::int64_t kMaxLogTailBytes = 64ll << 20;
-
-// Absolute, no empty/"."/".." components, no trailing slash (except "/"), no NUL.
-bool IsNormalizedAbsolute(std::string_view p) {
-  if (p.empty() || p[0] != '/' || p.find('\0') != std::string_view::npos) return false;
-  if (p == "/") return true;
-  if (p.back() == '/') return false;
-  std::size_t start = 1;
-  while (start <= p.size()) {
-    std::size_t end = p.find('/', start);
-    if (end == std::string_view::npos) end = p.size();
-    const std::string_view part = p.substr(start, end - start);
-    if (part.empty() || part == "." || part == "..") return false;
-    start = end + 1;
-  }
-  return true;
-}
 
 // Relative, no empty/"."/".." components, no NUL: stays below the directory it is joined to.
 bool IsSafeRelative(std::string_view p) {
