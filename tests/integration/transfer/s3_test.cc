@@ -15,6 +15,7 @@
 
 #include "executor/transfer/http.h"
 #include "executor/transfer/transfer.h"
+#include "tests/integration/transfer/dir_listing.h"
 #include "tests/testing/integration.h"
 #include "tests/testing/status_matchers.h"
 
@@ -48,26 +49,8 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-std::vector<std::string> Tree(const std::string& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
-       it.increment(ec)) {
-    std::string rel = fs::relative(it->path(), dir).string();
-    if (it->is_directory()) rel += "/";
-    out.push_back(rel);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-std::vector<std::string> Entries(const std::string& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) out.push_back(e.path().filename());
-  std::sort(out.begin(), out.end());
-  return out;
-}
+using ::safeflow::testing::Entries;
+using ::safeflow::testing::Tree;
 
 class S3TransferTest : public ::testing::Test {
  protected:
