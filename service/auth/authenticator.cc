@@ -12,10 +12,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "executor/crypto/openssl_util.h"
 #include "service/api/router.h"
 #include "service/auth/jwks.h"
 #include "service/auth/jwt.h"
-#include "service/auth/openssl_util.h"
 #include "service/log.h"
 #include "service/store/auth_store.h"
 
@@ -238,9 +238,9 @@ std::vector<std::string> ProjectsFromClaims(const json& claims, const OidcConfig
 }
 
 absl::StatusOr<std::string> CertificateFingerprint(const std::string& pem) {
-  auth::detail::UniqueX509 cert;
+  executor::crypto::UniqueX509 cert;
   {
-    auth::detail::UniqueBio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    executor::crypto::UniqueBio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
     if (bio == nullptr) return absl::InternalError("BIO_new_mem_buf");
     cert.reset(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   }

@@ -18,9 +18,9 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "executor/crypto/openssl_util.h"
 #include "service/auth/jwks.h"
 #include "service/auth/jwt.h"
-#include "service/auth/openssl_util.h"
 
 namespace safeflow::service::auth {
 namespace {
@@ -28,9 +28,9 @@ namespace {
 constexpr const char* kPrivateKeyFile = "private.pem";
 constexpr const char* kJwksFile = "jwks.json";
 
-using detail::OpenSslError;
-using detail::UniqueBio;
-using detail::UniquePkey;
+using executor::crypto::OpenSslError;
+using executor::crypto::UniqueBio;
+using executor::crypto::UniquePkey;
 
 std::string Join(const std::string& dir, const char* name) {
   return !dir.empty() && dir.back() == '/' ? dir + name : dir + "/" + name;

@@ -22,7 +22,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 
-#include "service/auth/openssl_util.h"
+#include "executor/crypto/openssl_util.h"
 #include "service/log.h"
 
 namespace safeflow::service::auth {
@@ -34,13 +34,13 @@ constexpr size_t kP256CoordinateBytes = 32;
 constexpr size_t kMaxJwksBytes = size_t{1} << 20;
 constexpr const char* kPrivateMembers[] = {"d", "p", "q", "dp", "dq", "qi", "oth"};
 
-using detail::OpenSslError;
-using detail::PkeyDeleter;
-using detail::UniqueBn;
-using detail::UniqueParamBld;
-using detail::UniqueParams;
-using detail::UniquePkey;
-using detail::UniquePkeyCtx;
+using executor::crypto::OpenSslError;
+using executor::crypto::PkeyDeleter;
+using executor::crypto::UniqueBn;
+using executor::crypto::UniqueParamBld;
+using executor::crypto::UniqueParams;
+using executor::crypto::UniquePkey;
+using executor::crypto::UniquePkeyCtx;
 
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 

@@ -14,7 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
-#include "service/auth/openssl_util.h"
+#include "executor/crypto/openssl_util.h"
 
 namespace safeflow::service::auth {
 namespace {
@@ -22,10 +22,10 @@ namespace {
 constexpr int kMinRsaBits = 2048;
 constexpr size_t kP256ScalarBytes = 32;
 
-using detail::OpenSslError;
-using detail::UniqueBn;
-using detail::UniqueEcdsaSig;
-using detail::UniqueMdCtx;
+using executor::crypto::OpenSslError;
+using executor::crypto::UniqueBn;
+using executor::crypto::UniqueEcdsaSig;
+using executor::crypto::UniqueMdCtx;
 
 absl::Status Refuse(std::string_view why) {
   return absl::UnauthenticatedError(fmt::format("bearer token refused: {}", why));

@@ -4,7 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include <openssl/evp.h>
 
-#include "service/auth/openssl_util.h"
+#include "executor/crypto/openssl_util.h"
 #include "service/store/audit_internal.h"
 #include "service/store/pool.h"
 #include "service/store/store.h"
@@ -67,7 +67,7 @@ std::string AuditCanonical(const AuditRecord& r) {
 std::string AuditHash(const std::string& prev_hash, const std::string& canonical) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  const auth::detail::UniqueMdCtx ctx(EVP_MD_CTX_new());
+  const executor::crypto::UniqueMdCtx ctx(EVP_MD_CTX_new());
   EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
   EVP_DigestUpdate(ctx.get(), prev_hash.data(), prev_hash.size());
   EVP_DigestUpdate(ctx.get(), canonical.data(), canonical.size());

@@ -1,7 +1,7 @@
-// service/auth/openssl_util.h. Internal to service/: unique_ptr owners for the OpenSSL 3 objects
-// the auth and store code create, and OpenSslError() for messages. Header-only; no state.
-#ifndef SAFEFLOW_SERVICE_AUTH_OPENSSL_UTIL_H_
-#define SAFEFLOW_SERVICE_AUTH_OPENSSL_UTIL_H_
+// executor/crypto/openssl_util.h. unique_ptr owners for the OpenSSL 3 objects that the crypto,
+// attestation, auth and store code create, and OpenSslError() for messages. Header-only; no state.
+#ifndef SAFEFLOW_EXECUTOR_CRYPTO_OPENSSL_UTIL_H_
+#define SAFEFLOW_EXECUTOR_CRYPTO_OPENSSL_UTIL_H_
 
 #include <memory>
 #include <string>
@@ -11,11 +11,12 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/param_build.h>
 #include <openssl/params.h>
 #include <openssl/x509.h>
 
-namespace safeflow::service::auth::detail {
+namespace safeflow::executor::crypto {
 
 struct PkeyDeleter {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
@@ -44,6 +45,21 @@ struct BioDeleter {
 struct X509Deleter {
   void operator()(X509* x) const { X509_free(x); }
 };
+struct CipherCtxDeleter {
+  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+};
+struct CipherDeleter {
+  void operator()(EVP_CIPHER* c) const { EVP_CIPHER_free(c); }
+};
+struct MdDeleter {
+  void operator()(EVP_MD* m) const { EVP_MD_free(m); }
+};
+struct KdfDeleter {
+  void operator()(EVP_KDF* k) const { EVP_KDF_free(k); }
+};
+struct KdfCtxDeleter {
+  void operator()(EVP_KDF_CTX* c) const { EVP_KDF_CTX_free(c); }
+};
 
 using UniquePkey = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
 using UniquePkeyCtx = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter>;
@@ -54,6 +70,11 @@ using UniqueParams = std::unique_ptr<OSSL_PARAM, ParamDeleter>;
 using UniqueEcdsaSig = std::unique_ptr<ECDSA_SIG, EcdsaSigDeleter>;
 using UniqueBio = std::unique_ptr<BIO, BioDeleter>;
 using UniqueX509 = std::unique_ptr<X509, X509Deleter>;
+using UniqueCipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxDeleter>;
+using UniqueCipher = std::unique_ptr<EVP_CIPHER, CipherDeleter>;
+using UniqueMd = std::unique_ptr<EVP_MD, MdDeleter>;
+using UniqueKdf = std::unique_ptr<EVP_KDF, KdfDeleter>;
+using UniqueKdfCtx = std::unique_ptr<EVP_KDF_CTX, KdfCtxDeleter>;
 
 // Clears OpenSSL's thread-local error queue and returns its first error as text.
 inline std::string OpenSslError() {
@@ -65,6 +86,6 @@ inline std::string OpenSslError() {
   return buf;
 }
 
-}  // namespace safeflow::service::auth::detail
+}  // namespace safeflow::executor::crypto
 
-#endif  // SAFEFLOW_SERVICE_AUTH_OPENSSL_UTIL_H_
+#endif  // SAFEFLOW_EXECUTOR_CRYPTO_OPENSSL_UTIL_H_
