@@ -315,6 +315,19 @@ absl::StatusOr<std::vector<std::string>> BuildBwrapArgv(
     }
     add({b.writable ? "--bind" : "--ro-bind", b.host, b.container});
   }
+  std::vector<std::string_view> executables;
+  for (const SandboxExecutable& e : policy.executables) {
+    if (absl::Status s = CheckContainerPath("executable", e.container); !s.ok()) return s;
+    if (e.fd < 0) {
+      return absl::InvalidArgumentError(fmt::format("executable \"{}\": no fd", e.container));
+    }
+    if (std::find(executables.begin(), executables.end(), e.container) != executables.end()) {
+      return absl::InvalidArgumentError(fmt::format("executable \"{}\" given twice", e.container));
+    }
+    executables.push_back(e.container);
+    // --perms must come right before; without 0555 the copy is not executable.
+    add({"--perms", "0555", "--ro-bind-data", std::to_string(e.fd), e.container});
+  }
   add({"--remount-ro", "/"});
   if (seccomp_fd >= 0) add({"--seccomp", std::to_string(seccomp_fd)});
   add({"--chdir", "/", "--"});
@@ -352,6 +365,37 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxProcess::Start(
 
   absl::StatusOr<EnvRootLayout> layout = ProbeEnvRoot(policy);
   if (!layout.ok()) return layout.status();
+  // bwrap reads each executable's descriptor to EOF from its current offset, and an offset is
+  // shared by every duplicate of a descriptor. A fresh open file description (reopening
+  // /proc/self/fd/N; for a memfd that is the same sealed inode) starts at 0 and is ours alone,
+  // so concurrent starts from one memfd cannot disturb each other or the caller.
+  SandboxPolicy bwrap_policy = policy;
+  std::vector<UniqueFd> executables_owned;
+  for (SandboxExecutable& e : bwrap_policy.executables) {
+    struct stat st {};
+    if (e.fd < 0 || ::fstat(e.fd, &st) != 0) {
+      return absl::InvalidArgumentError(
+          fmt::format("executable \"{}\": fd {} is not open", e.container, e.fd));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      return absl::InvalidArgumentError(
+          fmt::format("executable \"{}\": fd {} is not a regular file", e.container, e.fd));
+    }
+    const std::string proc_path = fmt::format("/proc/self/fd/{}", e.fd);
+    UniqueFd reopened(::open(proc_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!reopened.valid()) {
+      return absl::InternalError(fmt::format("executable \"{}\": reopen {}: {}", e.container,
+                                             proc_path, std::strerror(errno)));
+    }
+    struct stat again {};
+    if (::fstat(reopened.get(), &again) != 0 || again.st_dev != st.st_dev ||
+        again.st_ino != st.st_ino) {
+      return absl::InternalError(
+          fmt::format("executable \"{}\": reopened fd {} is another file", e.container, e.fd));
+    }
+    e.fd = reopened.get();
+    executables_owned.push_back(std::move(reopened));
+  }
   absl::StatusOr<UniqueFd> seccomp = CompileSeccompFilter();
   if (!seccomp.ok()) return seccomp.status();
   std::vector<UniqueFd> data_owned;
@@ -363,7 +407,7 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxProcess::Start(
     data_owned.push_back(*std::move(fd));
   }
   absl::StatusOr<std::vector<std::string>> argv =
-      BuildBwrapArgv(policy, *layout, data_fds, seccomp->get(), inner_argv);
+      BuildBwrapArgv(bwrap_policy, *layout, data_fds, seccomp->get(), inner_argv);
   if (!argv.ok()) return argv.status();
   if (::access(policy.bwrap_path.c_str(), X_OK) != 0) {
     return absl::NotFoundError(
@@ -424,6 +468,7 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxProcess::Start(
   plan.pass_fds = keep_fds;
   plan.pass_fds.push_back(seccomp->get());
   for (const SandboxDataFd& d : data_fds) plan.pass_fds.push_back(d.fd);
+  for (const UniqueFd& fd : executables_owned) plan.pass_fds.push_back(fd.get());
   if (root) plan.drop_to = policy.run_as;
   plan.parent = ::getpid();
 

@@ -15,6 +15,8 @@
 //   each writable_dirs   tmpfs of tmpfs_bytes, writable
 //   binds                in the given order, after the tmpfs mounts (so they may land inside
 //                        them), read-only unless writable
+//   executables          after the binds: a read-only copy (mode 0555) of each descriptor's
+//                        content, e.g. a measured image (executor/attestation/measurement.h)
 //   /                    a tmpfs remounted read-only once everything is in place
 // Processes: the inner command is pid 1 of a new pid namespace (bwrap --as-pid-1: no bwrap
 // reaper in front, so it must reap its children, as safeflow-worker does); when it exits, the
@@ -49,6 +51,19 @@ struct Bind {
   bool writable = false;
 };
 
+// A program the sandbox executes from a descriptor rather than from a host path, so that what
+// runs is exactly the bytes behind `fd` (bwrap copies them at start-up; --ro-bind-data), not
+// whatever the path holds by then. For measured execution pass a sealed memfd
+// (attestation::LoadMeasuredImage): then nobody can change the bytes after measuring them.
+// SandboxProcess::Start reads `fd` through a fresh open file description (/proc/self/fd/N,
+// O_RDONLY) from offset 0, so the caller's offset neither matters nor moves, and one memfd can
+// serve any number of sandboxes, also concurrently. The caller keeps ownership; it must stay
+// open until Start returns. Each sandbox holds its own copy in its tmpfs root (RAM).
+struct SandboxExecutable {
+  std::string container;  // absolute, normalised path inside the sandbox (checked like a bind)
+  int fd = -1;            // a regular file or memfd
+};
+
 // Files of env_root/etc that the sandbox sees read-only when they exist (relative to /etc).
 std::vector<std::string> DefaultSandboxEtcFiles();
 
@@ -59,6 +74,8 @@ struct SandboxPolicy {
   std::vector<std::string> etc_files = DefaultSandboxEtcFiles();
   // E.g. staged inputs (read-only), the outbox (writable), the worker binary and spec (ro).
   std::vector<Bind> binds;
+  // Programs mapped in from descriptors (mode 0555, read-only), after the binds.
+  std::vector<SandboxExecutable> executables;
   // Container dirs that get a tmpfs of tmpfs_bytes each (e.g. "/work", "/outputs"). /tmp
   // always gets one.
   std::vector<std::string> writable_dirs;
@@ -117,9 +134,12 @@ struct SandboxDataFd {
 // The full bwrap argv (argv[0] = policy.bwrap_path), in this order: namespaces and process
 // options, environment, /proc, /dev (+ /dev/shm tmpfs, /dev read-only), the env root entries,
 // the data files (mode 0444), the /tmp and writable_dirs tmpfs mounts, the binds in order,
-// --remount-ro /, --seccomp FD (when seccomp_fd >= 0), --chdir /, "--", inner_argv.
+// the executables ("--perms 0555 --ro-bind-data FD CONTAINER", with policy.executables' fds as
+// given), --remount-ro /, --seccomp FD (when seccomp_fd >= 0), --chdir /, "--", inner_argv.
 // Pure: no I/O. InvalidArgument for paths that are relative, not normalised, "/", or inside
-// /proc, /dev, /usr, /etc or the top-level library/binary dirs, and for bad env entries.
+// /proc, /dev, /usr, /etc or the top-level library/binary dirs (binds, writable dirs and
+// executables), for executables with a negative fd or a container given twice, and for bad
+// env entries.
 [[nodiscard]] absl::StatusOr<std::vector<std::string>> BuildBwrapArgv(
     const SandboxPolicy& policy, const EnvRootLayout& layout,
     const std::vector<SandboxDataFd>& data_files, int seccomp_fd,
@@ -137,12 +157,14 @@ class SandboxProcess {
   // Starts bwrap as a child in its own process group: in the child, applies the rlimits and
   // CPU affinity, drops to policy.run_as (setgroups/setgid/setuid) when we are root, points
   // stdin at /dev/null and stdout/stderr at `log_path` (created 0600, appended), and passes on
-  // exactly `keep_fds` (plus the seccomp and data descriptors it makes itself) under their
-  // numbers, which must be >= 3. The caller keeps ownership of keep_fds; create them
-  // O_CLOEXEC (Start clears the flag in its child only) and close your copy of a pipe's write
-  // end after Start, or you will never see EOF.
+  // exactly `keep_fds` (plus the seccomp, data and executable descriptors it makes itself)
+  // under their numbers, which must be >= 3. For policy.executables it reopens each fd (see
+  // SandboxExecutable) and hands bwrap the new descriptor. The caller keeps ownership of
+  // keep_fds; create them O_CLOEXEC (Start clears the flag in its child only) and close your
+  // copy of a pipe's write end after Start, or you will never see EOF.
   // FailedPrecondition when we are root and run_as is missing, InvalidArgument for a bad
-  // policy, NotFound when bwrap is missing, Internal for other failures.
+  // policy (also an executable fd that is not open or not a regular file), NotFound when
+  // bwrap is missing, Internal for other failures.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<SandboxProcess>> Start(
       const SandboxPolicy& policy, const std::vector<std::string>& inner_argv,
       const std::vector<int>& keep_fds, const std::string& log_path);

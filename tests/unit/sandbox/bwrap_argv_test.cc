@@ -170,6 +170,66 @@ TEST(BuildBwrapArgvTest, RejectsBadPaths) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+TEST(BuildBwrapArgvTest, ExecutablesFromDescriptorsAfterBindsWithPerms0555) {
+  SandboxPolicy p = TaskPolicy();
+  p.binds.pop_back();  // the worker comes from a descriptor instead
+  p.executables = {{.container = "/.safeflow/worker", .fd = 11},
+                   {.container = "/opt/tool", .fd = 12}};
+  const Argv a = Build(p);
+  const long bind = Find(a, {"--bind", "/srv/t1/outbox", "/.safeflow/outbox"});
+  const long e1 = Find(a, {"--perms", "0555", "--ro-bind-data", "11", "/.safeflow/worker"});
+  const long e2 = Find(a, {"--perms", "0555", "--ro-bind-data", "12", "/opt/tool"});
+  const long ro = Find(a, {"--remount-ro", "/"});
+  ASSERT_GE(bind, 0);
+  EXPECT_LT(bind, e1);
+  EXPECT_LT(e1, e2);
+  EXPECT_LT(e2, ro);
+  EXPECT_THAT(a, Contains("/opt/sf/safeflow-worker").Times(0));
+  // Every --ro-bind-data has its --perms right before it.
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i] == "--ro-bind-data") {
+      ASSERT_GE(i, 2u);
+      EXPECT_EQ(a[i - 2], "--perms") << a[i + 2];
+    }
+  }
+}
+
+TEST(BuildBwrapArgvTest, RejectsBadExecutables) {
+  const std::vector<std::string> inner = {"true"};
+  for (const char* bad :
+       {"relative", "/", "/a/../b", "/a/", "/usr/bin/tool", "/proc/x", "/etc/worker", "/bin/sh"}) {
+    SandboxPolicy p = TaskPolicy();
+    p.executables = {{.container = bad, .fd = 5}};
+    EXPECT_THAT(BuildBwrapArgv(p, MergedUsrLayout(), {}, -1, inner),
+                StatusIs(absl::StatusCode::kInvalidArgument))
+        << bad;
+  }
+  SandboxPolicy p = TaskPolicy();
+  p.executables = {{.container = "/opt/tool", .fd = -1}};
+  EXPECT_THAT(BuildBwrapArgv(p, MergedUsrLayout(), {}, -1, inner),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  p.executables = {{.container = "/opt/tool", .fd = 5}, {.container = "/opt/tool", .fd = 6}};
+  EXPECT_THAT(BuildBwrapArgv(p, MergedUsrLayout(), {}, -1, inner),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(SandboxProcessTest, RejectsExecutableDescriptorsThatAreNotOpenFiles) {
+  SandboxPolicy p;
+  p.run_as = UserIds{.uid = 65534, .gid = 65534, .name = "nobody"};
+  if (::geteuid() != 0) p.run_as.reset();
+  p.bwrap_path = "/nonexistent/bwrap";
+  p.executables = {{.container = "/opt/tool", .fd = 1000}};  // not open
+  EXPECT_THAT(SandboxProcess::Start(p, {"/opt/tool"}, {}, "/dev/null"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  p.executables = {{.container = "/opt/tool", .fd = fds[0]}};  // not a regular file
+  EXPECT_THAT(SandboxProcess::Start(p, {"/opt/tool"}, {}, "/dev/null"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
 TEST(SynthesizedEtcFilesTest, PasswdAndGroupHoldTheSandboxUserAndNobody) {
   const std::vector<SandboxDataFile> files = SynthesizedEtcFiles(995, 994, "sfw", "box");
   ASSERT_EQ(files.size(), 4u);
