@@ -6,10 +6,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <optional>
 #include <signal.h>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -27,11 +29,13 @@
 #include "executor/users.h"
 #include "schemas/migrations.h"
 #include "service/api/auth_api.h"
+#include "service/api/enclave_api.h"
 #include "service/api/health.h"
 #include "service/api/http_server.h"
 #include "service/api/metrics.h"
 #include "service/api/request_context.h"
 #include "service/api/tes_api.h"
+#include "service/attestation/authority.h"
 #include "service/auth/authenticator.h"
 #include "service/config/config.h"
 #include "service/data_dir.h"
@@ -40,6 +44,7 @@
 #include "service/store/audit_store.h"
 #include "service/store/auth_store.h"
 #include "service/store/embedded_pg.h"
+#include "service/store/enclave_store.h"
 #include "service/store/store.h"
 #include "service/store/task_store.h"
 #include "service/version.h"
@@ -175,7 +180,7 @@ std::string FindWorker(const LocalConfig& local) {
   return "safeflow-worker (not found)";
 }
 
-absl::StatusOr<std::unique_ptr<executor::Backend>> MakeLocalBackend(
+absl::StatusOr<executor::LocalBackendConfig> LocalBackendSettings(
     const Config& config, const executor::transfer::TransferConfig& transfer) {
   executor::LocalBackendConfig c;
   c.work_dir = config.local.work_dir.empty() ? config.data_dir + "/work" : config.local.work_dir;
@@ -206,7 +211,59 @@ absl::StatusOr<std::unique_ptr<executor::Backend>> MakeLocalBackend(
   }
   Log().info("local backend: worker {}, work dir {}, sandbox user {}", c.worker_path, c.work_dir,
              c.run_as ? c.run_as->name : "(self)");
-  return executor::NewLocalBackend(std::move(c));
+  return c;
+}
+
+absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The enclave emulation: the platform (quoting key), the verifier and key broker, and the
+// reference measurements of our own worker.
+struct Enclave {
+  std::unique_ptr<executor::attestation::Platform> platform;
+  std::unique_ptr<EnclaveAuthority> authority;
+};
+
+absl::StatusOr<Enclave> MakeEnclave(const Config& config, const executor::LocalBackendConfig& local,
+                                    store::Store& store, store::TaskStore& tasks,
+                                    store::AuditStore& audit) {
+  const EnclaveConfig& e = config.enclave;
+  Enclave out;
+  absl::StatusOr<std::unique_ptr<executor::attestation::Platform>> platform =
+      executor::attestation::Platform::LoadOrCreate(e.platform_key_file.empty()
+                                                        ? config.data_dir + "/enclave/platform.pem"
+                                                        : e.platform_key_file);
+  if (!platform.ok()) return platform.status();
+  out.platform = std::move(*platform);
+  AuthorityOptions o;
+  o.config = e;
+  o.trusted_platform_pems.push_back(out.platform->public_key_pem());
+  for (const std::string& f : e.trusted_platform_keys) {
+    absl::StatusOr<std::string> pem = ReadTextFile(f);
+    if (!pem.ok()) return pem.status();
+    o.trusted_platform_pems.push_back(*pem);
+  }
+  absl::StatusOr<std::vector<std::string>> ours = executor::LocalWorkerMeasurements(local);
+  if (!ours.ok()) return ours.status();
+  o.allowed_measurements = *ours;
+  for (const std::string& m : e.reference_measurements) o.allowed_measurements.push_back(m);
+  absl::StatusOr<executor::crypto::SecretBytes> master = LoadOrCreateMasterKey(
+      e.master_key_file.empty() ? config.data_dir + "/enclave/master.key" : e.master_key_file);
+  if (!master.ok()) return master.status();
+  o.master_key = std::move(*master);
+  absl::StatusOr<std::unique_ptr<EnclaveAuthority>> authority =
+      EnclaveAuthority::Create(std::move(o), store, tasks, audit);
+  if (!authority.ok()) return authority.status();
+  out.authority = std::move(*authority);
+  Log().info("enclave: platform {}, worker measurement(s) {}, debug workers {}, allow debug {}",
+             out.platform->platform_id(), absl::StrJoin(*ours, ", "), e.debug_workers,
+             e.allow_debug);
+  return out;
 }
 
 class Heartbeat {
@@ -363,15 +420,40 @@ int Run(int argc, char** argv) {
 
   // Execution: the local sandbox backend and the scheduler that feeds it.
   const executor::transfer::TransferConfig transfer_config = MakeTransferConfig(config.storage);
+  store::TaskStore task_store(*store);
+  store::AuditStore audit_store(*store);
+  store::AuthStore auth_store(*store);
+  store::EnclaveStore enclave_store(*store);
+  absl::StatusOr<executor::LocalBackendConfig> local_settings =
+      LocalBackendSettings(config, transfer_config);
+  if (!local_settings.ok()) {
+    Log().error("local backend: {}", local_settings.status().message());
+    return 1;
+  }
+  Enclave enclave;
+  if (config.enclave.enabled) {
+    absl::StatusOr<Enclave> made =
+        MakeEnclave(config, *local_settings, *store, task_store, audit_store);
+    if (!made.ok()) {
+      Log().error("enclave: {}", made.status().message());
+      return 1;
+    }
+    enclave = std::move(*made);
+    local_settings->enclave.platform = enclave.platform.get();
+    local_settings->enclave.authority = enclave.authority.get();
+    local_settings->enclave.debug_workers = config.enclave.debug_workers;
+    local_settings->enclave.seal_outputs = config.enclave.seal_outputs;
+  } else {
+    Log().warn(
+        "enclave emulation is disabled (enclave.enabled: false): workers are not "
+        "attested, sealed inputs are refused and outputs are written in the clear");
+  }
   absl::StatusOr<std::unique_ptr<executor::Backend>> local =
-      MakeLocalBackend(config, transfer_config);
+      executor::NewLocalBackend(*std::move(local_settings));
   if (!local.ok()) {
     Log().error("local backend: {}", local.status().message());
     return 1;
   }
-  store::TaskStore task_store(*store);
-  store::AuditStore audit_store(*store);
-  store::AuthStore auth_store(*store);
   absl::StatusOr<std::unique_ptr<AuthChain>> auth = AuthChain::Create(config.auth, auth_store);
   if (!auth.ok()) {
     Log().error("auth: {}", auth.status().message());
@@ -412,6 +494,8 @@ int Run(int argc, char** argv) {
   };
   tes_options.started_at = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
   tes_options.cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  tes_options.attestation =
+      enclave.authority ? enclave.authority->Describe() : nlohmann::json{{"enabled", false}};
   if (absl::Status s = RegisterHealthRoutes(server, *store, metrics); !s.ok()) {
     Log().error("routes: {}", s.message());
     return 1;
@@ -436,6 +520,14 @@ int Run(int argc, char** argv) {
   if (absl::Status s = RegisterAuthRoutes(server, auth_store, audit_store, config.auth); !s.ok()) {
     Log().error("routes: {}", s.message());
     return 1;
+  }
+  if (enclave.authority) {
+    if (absl::Status s =
+            RegisterEnclaveRoutes(server, *enclave.authority, enclave_store, audit_store);
+        !s.ok()) {
+      Log().error("routes: {}", s.message());
+      return 1;
+    }
   }
   if (absl::Status s = server.Start(); !s.ok()) {
     Log().error("{}", s.message());

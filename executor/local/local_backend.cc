@@ -1,5 +1,6 @@
 #include "executor/local/local_backend.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -14,8 +15,14 @@
 #include <thread>
 #include <unistd.h>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
+#include "executor/attestation/config_id.h"
+#include "executor/attestation/measurement.h"
+#include "executor/attestation/quote.h"
+#include "executor/crypto/sealed_file.h"
 #include "executor/log.h"
 #include "executor/sandbox/sandbox.h"
 #include "executor/sandbox/unique_fd.h"
@@ -74,6 +81,22 @@ std::string GlobBase(const std::string& path) {
   if (w == std::string::npos) return path;
   const size_t slash = path.rfind('/', w);
   return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// The key id of a sealed file, nullopt for a plain one; DataLoss for a damaged sealed header.
+absl::StatusOr<std::optional<std::string>> SealedKeyOf(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid())
+    return absl::InternalError(absl::StrCat("open ", path, ": ", std::strerror(errno)));
+  char magic[8];
+  const ssize_t n = ::pread(fd.get(), magic, sizeof magic, 0);
+  if (n != static_cast<ssize_t>(sizeof magic) ||
+      !crypto::LooksSealed(std::string_view(magic, sizeof magic))) {
+    return std::optional<std::string>();
+  }
+  absl::StatusOr<crypto::SealedHeader> h = crypto::ReadSealedHeader(fd.get());
+  if (!h.ok()) return h.status();
+  return std::optional<std::string>(h->key_id);
 }
 
 struct Run {
@@ -204,9 +227,13 @@ void LocalBackend::Execute(Run& run, const TaskAttempt& attempt, TaskEventSink& 
   }
   log.metadata["environment_root"] = env_root;
 
+  const LocalEnclaveConfig& enc = config_.enclave;
+  const bool enclave = enc.platform != nullptr && enc.authority != nullptr;
+
   // --- stage inputs (outside the sandbox: it has no network) --------------------------------
-  SandboxPolicy policy;
-  policy.env_root = env_root;
+  SandboxPolicy policy = BaseSandboxPolicy(config_, env_root);
+  std::vector<worker::SealedInputSpec> sealed_inputs;
+  std::set<std::string> key_ids;
   for (size_t i = 0; i < task.inputs.size(); ++i) {
     if (run.canceled) return cleanup();
     const tes::Input& in = task.inputs[i];
@@ -223,7 +250,32 @@ void LocalBackend::Execute(Run& run, const TaskAttempt& attempt, TaskEventSink& 
                                  "): ", std::string(got.status().message())));
       }
     }
-    policy.binds.push_back(Bind{staged, in.path, false});
+    std::optional<std::string> sealed_key;
+    if (!in.content && in.type != tes::FileType::kDirectory) {
+      absl::StatusOr<std::optional<std::string>> k = SealedKeyOf(staged);
+      if (!k.ok())
+        return fail(absl::StrCat("inputs[", i, "] (", *in.url, "): ", k.status().message()));
+      sealed_key = *k;
+    }
+    if (enc.authority != nullptr && in.url) {
+      absl::StatusOr<attestation::InputDecision> d =
+          enc.authority->CheckInput(attempt.project, *in.url, sealed_key);
+      if (!d.ok()) {
+        return fail(absl::StrCat("inputs[", i, "] (", *in.url, "): ", d.status().message()));
+      }
+    }
+    if (sealed_key) {
+      if (!enclave) {
+        return fail(absl::StrCat("inputs[", i, "] (", *in.url,
+                                 ") is sealed: sealed inputs need enclave mode (enclave.enabled)"));
+      }
+      const std::string container = absl::StrCat("/.safeflow/sealed/", i);
+      sealed_inputs.push_back({container, in.path, *sealed_key});
+      key_ids.insert(*sealed_key);
+      policy.binds.push_back(Bind{staged, container, false});
+    } else {
+      policy.binds.push_back(Bind{staged, in.path, false});
+    }
   }
   if (absl::Status s = ChownTree(dir, config_.run_as); !s.ok()) {
     return fail(std::string(s.message()));
@@ -255,6 +307,37 @@ void LocalBackend::Execute(Run& run, const TaskAttempt& attempt, TaskEventSink& 
   if (outbox_fd.get() < 0) return fail(absl::StrCat("open ", outbox, ": ", std::strerror(errno)));
   spec.outbox = "/.safeflow/outbox";
   spec.outbox_fd = outbox_fd.get();
+
+  // --- enclave: the control channel, the measured worker image, the outputs key -------------
+  int control_fds[2] = {-1, -1};
+  if (enclave && ::pipe2(control_fds, O_CLOEXEC) != 0) return fail("pipe2 failed");
+  UniqueFd control_read(control_fds[0]);
+  UniqueFd control_write(control_fds[1]);
+  std::optional<attestation::MeasuredImage> image;
+  std::string mr_enclave;
+  if (enclave) {
+    worker::EnclaveSpec es;
+    es.control_fd = control_read.get();
+    es.debug = enc.debug_workers;
+    es.key_ids.assign(key_ids.begin(), key_ids.end());
+    es.sealed_inputs = sealed_inputs;
+    es.attest_timeout_seconds = enc.attest_timeout_seconds;
+    if (enc.seal_outputs && !task.outputs.empty()) {
+      absl::StatusOr<attestation::OutputKey> k = enc.authority->OutputKeyFor(attempt.project);
+      if (!k.ok()) return fail(absl::StrCat("outputs key: ", k.status().message()));
+      es.output_key_id = k->key_id;
+      absl::WebSafeBase64Escape(absl::string_view(k->public_key), &es.output_public_key);
+      log.metadata["outputs_sealed_to"] = k->key_id;
+    }
+    spec.enclave = std::move(es);
+    absl::StatusOr<attestation::MeasuredImage> img =
+        attestation::LoadMeasuredImage(config_.worker_path);
+    if (!img.ok()) return fail(absl::StrCat("cannot load the worker: ", img.status().message()));
+    image = std::move(*img);
+    policy.executables.push_back(SandboxExecutable{kWorkerPath, image->fd.get()});
+  } else {
+    policy.binds.push_back(Bind{config_.worker_path, kWorkerPath, false});
+  }
   const std::string spec_file = dir + "/spec.json";
   {
     std::ofstream f(spec_file);
@@ -263,15 +346,19 @@ void LocalBackend::Execute(Run& run, const TaskAttempt& attempt, TaskEventSink& 
   }
   ::chmod(spec_file.c_str(), 0644);
   policy.binds.push_back(Bind{spec_file, kSpecPath, false});
-  policy.binds.push_back(Bind{config_.worker_path, kWorkerPath, false});
   policy.writable_dirs = TaskWritableDirs(task);
   policy.tmpfs_bytes = static_cast<std::uint64_t>(disk_gb * kGiB);
   // RLIMIT_FSIZE just above the tmpfs size: a full disk shows as ENOSPC, which programs report,
   // rather than as SIGXFSZ, which kills them silently.
   policy.max_file_bytes = policy.tmpfs_bytes + (1u << 20);
+  // bwrap itself copies the measured worker image under this limit.
+  if (image) policy.max_file_bytes = std::max(policy.max_file_bytes, image->size + (1u << 20));
   policy.cpu_cores = res.cpu_cores.value_or(0);
-  policy.run_as = config_.run_as;
-  policy.extra_env = config_.extra_env;
+  if (enclave) {
+    absl::StatusOr<std::string> mr = attestation::MrEnclave(image->sha256_hex, policy);
+    if (!mr.ok()) return fail(absl::StrCat("cannot measure the worker: ", mr.status().message()));
+    mr_enclave = *mr;
+  }
   log.metadata["limits"] = absl::StrCat(
       "cpu_cores=", policy.cpu_cores == 0 ? std::string("all") : std::to_string(policy.cpu_cores),
       " ram_gb=", ram_gb, " disk_gb=", disk_gb);
@@ -284,10 +371,13 @@ void LocalBackend::Execute(Run& run, const TaskAttempt& attempt, TaskEventSink& 
   const std::vector<std::string> inner = {
       kWorkerPath, "run", "--spec", kSpecPath, "--events-fd", std::to_string(events_write.get())};
   if (run.canceled) return cleanup();
-  absl::StatusOr<std::unique_ptr<SandboxProcess>> sandbox = SandboxProcess::Start(
-      policy, inner, {events_write.get(), outbox_fd.get()}, dir + "/sandbox.log");
+  std::vector<int> keep = {events_write.get(), outbox_fd.get()};
+  if (enclave) keep.push_back(control_read.get());
+  absl::StatusOr<std::unique_ptr<SandboxProcess>> sandbox =
+      SandboxProcess::Start(policy, inner, keep, dir + "/sandbox.log");
   events_write.Reset();
   outbox_fd.Reset();
+  control_read.Reset();
   if (!sandbox.ok()) {
     return fail(
         absl::StrCat("cannot start the sandbox: ", std::string(sandbox.status().message())));
@@ -299,6 +389,73 @@ void LocalBackend::Execute(Run& run, const TaskAttempt& attempt, TaskEventSink& 
   if (run.canceled) (void)(*sandbox)->Kill();
   Log().info("task={} attempt={} sandbox started (pid {})", attempt.task_id, attempt.attempt,
              (*sandbox)->pid());
+
+  // The relay between the worker and the verifier / key broker (enclave mode).
+  std::string worker_key, nonce;
+  int attest_step = 0;  // 0: expect hello, 1: expect report, 2: done
+  auto send = [&](const worker::ControlMessage& m) {
+    const std::string line = worker::ControlToLine(m);
+    if (!control_write.valid() || ::write(control_write.get(), line.data(), line.size()) !=
+                                      static_cast<ssize_t>(line.size())) {
+      log.system_logs.push_back("enclave: cannot answer the worker");
+    }
+  };
+  auto refuse = [&](const std::string& why) {
+    attest_step = 2;
+    log.metadata["attestation"] = "refused";
+    Log().warn("task={} attestation refused: {}", attempt.task_id, why);
+    send({.type = "refused", .msg = why});
+  };
+  auto on_hello = [&](const worker::AttestHelloEvent& h) {
+    if (!enclave || attest_step != 0) return refuse("enclave: unexpected attestation request");
+    attest_step = 1;
+    std::string raw;
+    if (!absl::WebSafeBase64Unescape(absl::string_view(h.public_key), &raw) || raw.size() != 32) {
+      return refuse("enclave: the worker key is not a base64url X25519 key");
+    }
+    worker_key = raw;
+    absl::StatusOr<std::string> n = enc.authority->NewNonce();
+    if (!n.ok())
+      return refuse(absl::StrCat("enclave: no nonce from the verifier: ", n.status().message()));
+    nonce = *n;
+    send({.type = "challenge", .nonce = nonce});
+  };
+  auto on_report = [&](const worker::AttestReportEvent& r) {
+    if (!enclave || attest_step != 1) return refuse("enclave: unexpected attestation report");
+    attest_step = 2;
+    attestation::EnclaveIdentity id;
+    id.mr_enclave = mr_enclave;
+    id.config_id = attestation::TaskConfigId(attempt.task_id, task);
+    id.debug = enc.debug_workers;
+    id.security_version = attestation::kWorkerSecurityVersion;
+    id.task_id = attempt.task_id;
+    id.attempt = attempt.attempt;
+    absl::StatusOr<std::string> quote = enc.platform->Quote(id, r.report_data);
+    if (!quote.ok()) return refuse(absl::StrCat("enclave: quote: ", quote.status().message()));
+    absl::StatusOr<attestation::AttestationResult> token =
+        enc.authority->Attest({*quote, worker_key, nonce});
+    if (!token.ok()) return refuse(std::string(token.status().message()));
+    std::vector<std::string> ids(key_ids.begin(), key_ids.end());
+    std::vector<attestation::ReleasedKey> released;
+    if (!ids.empty()) {
+      absl::StatusOr<std::vector<attestation::ReleasedKey>> k =
+          enc.authority->ReleaseKeys(token->token, ids);
+      if (!k.ok()) return refuse(std::string(k.status().message()));
+      released = std::move(*k);
+    }
+    worker::ControlMessage m{.type = "keys", .token_id = token->token_id, .mr_enclave = mr_enclave};
+    for (const attestation::ReleasedKey& k : released) {
+      m.keys.push_back({k.key_id, k.ephemeral_public_key, k.ciphertext});
+    }
+    log.metadata["attestation"] = "verified";
+    log.metadata["attestation_mr_enclave"] = mr_enclave;
+    log.metadata["attestation_token_id"] = token->token_id;
+    log.system_logs.push_back(absl::StrCat(
+        "enclave: attested (mr_enclave ", mr_enclave, ", token ", token->token_id, ", debug ",
+        id.debug ? "true" : "false", ", security version ", id.security_version,
+        "); keys released: ", ids.empty() ? std::string("none") : absl::StrJoin(ids, ", ")));
+    send(m);
+  };
 
   std::vector<worker::OutputEvent> outputs;
   std::optional<worker::FinishedEvent> finished;
@@ -351,6 +508,10 @@ void LocalBackend::Execute(Run& run, const TaskAttempt& attempt, TaskEventSink& 
         outputs.push_back(*o);
       } else if (auto* fin = std::get_if<worker::FinishedEvent>(&*ev)) {
         finished = *fin;
+      } else if (auto* h = std::get_if<worker::AttestHelloEvent>(&*ev)) {
+        on_hello(*h);
+      } else if (auto* r = std::get_if<worker::AttestReportEvent>(&*ev)) {
+        on_report(*r);
       }
     }
   }
@@ -407,6 +568,30 @@ void LocalBackend::Execute(Run& run, const TaskAttempt& attempt, TaskEventSink& 
 }
 
 }  // namespace
+
+SandboxPolicy BaseSandboxPolicy(const LocalBackendConfig& config, const std::string& env_root) {
+  SandboxPolicy policy;
+  policy.env_root = env_root;
+  policy.run_as = config.run_as;
+  policy.extra_env = config.extra_env;
+  return policy;
+}
+
+absl::StatusOr<std::vector<std::string>> LocalWorkerMeasurements(const LocalBackendConfig& config) {
+  absl::StatusOr<attestation::MeasuredImage> image =
+      attestation::LoadMeasuredImage(config.worker_path);
+  if (!image.ok()) return image.status();
+  std::set<std::string> roots;
+  for (const auto& [name, root] : config.images) roots.insert(root);
+  std::vector<std::string> out;
+  for (const std::string& root : roots) {
+    absl::StatusOr<std::string> mr =
+        attestation::MrEnclave(image->sha256_hex, BaseSandboxPolicy(config, root));
+    if (!mr.ok()) return mr.status();
+    out.push_back(*mr);
+  }
+  return out;
+}
 
 std::vector<std::string> TaskWritableDirs(const tes::Task& task) {
   std::set<std::string> dirs;

@@ -8,8 +8,13 @@
 //      network, seccomp, an unprivileged user; the worker's events arrive on a pipe;
 //   3. after the executors, upload the outputs the worker copied to the outbox;
 //   4. report RUNNING, progress and the end through the TaskEventSink.
-// The attestation and sealing seam: a later module wraps step 2 (measure the worker, release
-// keys only to it) without changing this interface. Thread-safe.
+// Enclave mode (enclave.platform and enclave.authority set): the worker binary is loaded into
+// a sealed memfd, measured (mr_enclave = image + sandbox policy, executor/attestation/) and
+// executed from that memfd; the worker attests through this backend, which relays its
+// evidence to the Authority and quotes with the Platform, and gets its dataset keys wrapped
+// to its own ephemeral key. Sealed inputs are staged as ciphertext and decrypted by the worker
+// on the sandbox's tmpfs; outputs are sealed by the worker to the project's outputs key.
+// Thread-safe.
 #ifndef SAFEFLOW_EXECUTOR_LOCAL_LOCAL_BACKEND_H_
 #define SAFEFLOW_EXECUTOR_LOCAL_LOCAL_BACKEND_H_
 
@@ -21,11 +26,22 @@
 
 #include "absl/status/statusor.h"
 
+#include "executor/attestation/authority.h"
+#include "executor/attestation/platform.h"
 #include "executor/backend.h"
 #include "executor/env.h"
+#include "executor/sandbox/sandbox.h"
 #include "executor/transfer/transfer.h"
 
 namespace safeflow::executor {
+
+struct LocalEnclaveConfig {
+  attestation::Platform* platform = nullptr;    // null: no enclave mode
+  attestation::Authority* authority = nullptr;  // verifier + key broker (outlives the backend)
+  bool debug_workers = false;                   // launch workers in debug mode
+  bool seal_outputs = true;                     // seal outputs to the project's outputs key
+  int attest_timeout_seconds = 60;
+};
 
 struct LocalBackendConfig {
   std::string work_dir;                       // task directories live here
@@ -39,9 +55,18 @@ struct LocalBackendConfig {
   bool keep_task_dirs = false;
   transfer::TransferConfig transfer;
   std::vector<std::string> extra_env;  // passed to the worker (e.g. sanitizer options)
+  LocalEnclaveConfig enclave;
 };
 
 [[nodiscard]] absl::StatusOr<std::unique_ptr<Backend>> NewLocalBackend(LocalBackendConfig config);
+
+// The sandbox policy of every task in environment `env_root`, before per-task binds and limits.
+SandboxPolicy BaseSandboxPolicy(const LocalBackendConfig& config, const std::string& env_root);
+
+// The mr_enclave values of this backend's worker: one per configured environment root (the
+// reference values the verifier allows).
+[[nodiscard]] absl::StatusOr<std::vector<std::string>> LocalWorkerMeasurements(
+    const LocalBackendConfig& config);
 
 // The top-level directories (e.g. "/work", "/outputs") under which a task reads or writes, so
 // that each gets a sized tmpfs in the sandbox. "/tmp" is left out (it always has one).

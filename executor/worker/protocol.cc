@@ -8,6 +8,7 @@
 #include <initializer_list>
 #include <type_traits>
 
+#include "absl/strings/escaping.h"
 #include "fmt/format.h"
 
 #include "executor/paths.h"
@@ -190,6 +191,25 @@ Errors Validate(const WorkerSpec& spec) {
   if (spec.log_tail_bytes < 0 || spec.log_tail_bytes > kMaxLogTailBytes) {
     errors.push_back(fmt::format("log_tail_bytes: must be in [0, {}]", kMaxLogTailBytes));
   }
+  if (spec.enclave) {
+    const EnclaveSpec& e = *spec.enclave;
+    if (e.control_fd < 3) errors.push_back("enclave.control_fd: must be >= 3");
+    for (std::size_t i = 0; i < e.sealed_inputs.size(); ++i) {
+      const SealedInputSpec& in = e.sealed_inputs[i];
+      if (!IsNormalizedAbsolute(in.sealed) || !IsNormalizedAbsolute(in.path) || in.path == "/") {
+        errors.push_back(fmt::format("enclave.sealed_inputs[{}]: paths must be absolute", i));
+      }
+      if (std::find(e.key_ids.begin(), e.key_ids.end(), in.key_id) == e.key_ids.end()) {
+        errors.push_back(fmt::format("enclave.sealed_inputs[{}].key_id: not in key_ids", i));
+      }
+    }
+    if (e.output_key_id.empty() != e.output_public_key.empty()) {
+      errors.push_back("enclave: output_key_id and output_public_key go together");
+    }
+    if (e.attest_timeout_seconds < 1) {
+      errors.push_back("enclave.attest_timeout_seconds: must be >= 1");
+    }
+  }
   if (spec.outbox_fd) {
     if (*spec.outbox_fd < 3) errors.push_back("outbox_fd: must be >= 3");
   } else if (!IsNormalizedAbsolute(spec.outbox) || spec.outbox == "/") {
@@ -283,6 +303,21 @@ json ToJson(const WorkerSpec& spec) {
   if (spec.executor_memory_bytes > 0) j["executor_memory_bytes"] = spec.executor_memory_bytes;
   j["outbox"] = spec.outbox;
   if (spec.outbox_fd) j["outbox_fd"] = *spec.outbox_fd;
+  if (spec.enclave) {
+    const EnclaveSpec& e = *spec.enclave;
+    json x = {{"control_fd", e.control_fd},
+              {"debug", e.debug},
+              {"key_ids", e.key_ids},
+              {"sealed_inputs", json::array()},
+              {"output_key_id", e.output_key_id},
+              {"output_public_key", e.output_public_key},
+              {"attest_timeout_seconds", e.attest_timeout_seconds}};
+    for (const SealedInputSpec& in : e.sealed_inputs) {
+      x["sealed_inputs"].push_back(
+          {{"sealed", in.sealed}, {"path", in.path}, {"key_id", in.key_id}});
+    }
+    j["enclave"] = std::move(x);
+  }
   return j;
 }
 
@@ -296,7 +331,7 @@ absl::StatusOr<WorkerSpec> WorkerSpecFromJson(const json& j) {
   WorkerSpec spec;
   CheckKeys(j, "",
             {"task_id", "executors", "outputs", "log_tail_bytes", "executor_memory_bytes", "outbox",
-             "outbox_fd"},
+             "outbox_fd", "enclave"},
             errors);
   spec.task_id = ReadString(j, "", "task_id", true, errors).value_or("");
   if (const json* execs = Field(j, "executors"); execs == nullptr || !execs->is_array()) {
@@ -366,6 +401,44 @@ absl::StatusOr<WorkerSpec> WorkerSpecFromJson(const json& j) {
   spec.executor_memory_bytes = ReadInt(j, "", "executor_memory_bytes", false, errors).value_or(0);
   spec.outbox_fd = ReadSmallInt(j, "", "outbox_fd", false, 0, errors);
   spec.outbox = ReadString(j, "", "outbox", !spec.outbox_fd.has_value(), errors).value_or("");
+  if (const json* enc = Field(j, "enclave"); enc != nullptr && !enc->is_null()) {
+    if (!enc->is_object()) {
+      errors.push_back("enclave: must be an object");
+    } else {
+      CheckKeys(*enc, "enclave",
+                {"control_fd", "debug", "key_ids", "sealed_inputs", "output_key_id",
+                 "output_public_key", "attest_timeout_seconds"},
+                errors);
+      EnclaveSpec e;
+      e.control_fd = ReadSmallInt(*enc, "enclave", "control_fd", true, 0, errors).value_or(-1);
+      e.debug = ReadBool(*enc, "enclave", "debug", errors).value_or(false);
+      e.key_ids = ReadStringArray(*enc, "enclave", "key_ids", false, errors);
+      e.output_key_id = ReadString(*enc, "enclave", "output_key_id", false, errors).value_or("");
+      e.output_public_key =
+          ReadString(*enc, "enclave", "output_public_key", false, errors).value_or("");
+      e.attest_timeout_seconds =
+          ReadSmallInt(*enc, "enclave", "attest_timeout_seconds", false, 1, errors).value_or(60);
+      if (const json* ins = Field(*enc, "sealed_inputs"); ins != nullptr && !ins->is_null()) {
+        if (!ins->is_array()) {
+          errors.push_back("enclave.sealed_inputs: must be an array");
+        } else {
+          for (std::size_t i = 0; i < ins->size(); ++i) {
+            const json& x = (*ins)[i];
+            const std::string path = fmt::format("enclave.sealed_inputs[{}]", i);
+            if (!x.is_object()) {
+              errors.push_back(path + ": must be an object");
+              continue;
+            }
+            CheckKeys(x, path, {"sealed", "path", "key_id"}, errors);
+            e.sealed_inputs.push_back({ReadString(x, path, "sealed", true, errors).value_or(""),
+                                       ReadString(x, path, "path", true, errors).value_or(""),
+                                       ReadString(x, path, "key_id", true, errors).value_or("")});
+          }
+        }
+      }
+      spec.enclave = std::move(e);
+    }
+  }
   if (errors.empty()) errors = Validate(spec);
   if (!errors.empty()) return absl::InvalidArgumentError(Join(errors));
   return spec;
@@ -418,6 +491,13 @@ json ToJson(const WorkerEvent& event) {
           j["relative"] = e.relative;
           j["outbox"] = e.outbox;
           j["size_bytes"] = e.size_bytes;
+          if (e.sealed) j["sealed"] = true;
+        } else if constexpr (std::is_same_v<T, AttestHelloEvent>) {
+          j["type"] = "attest_hello";
+          j["public_key"] = e.public_key;
+        } else if constexpr (std::is_same_v<T, AttestReportEvent>) {
+          j["type"] = "attest_report";
+          j["report_data"] = e.report_data;
         } else {
           j["type"] = "finished";
           j["state"] = std::string(FinalStateName(e.state));
@@ -473,6 +553,7 @@ absl::StatusOr<WorkerEvent> EventFromJson(const json& j) {
     std::optional<std::int64_t> size = ReadInt(j, "", "size_bytes", true, errors);
     if (size && *size < 0) errors.push_back("size_bytes: must be >= 0");
     e.size_bytes = size && *size > 0 ? static_cast<std::uint64_t>(*size) : 0;
+    e.sealed = ReadBool(j, "", "sealed", errors).value_or(false);
     if (errors.empty() && (e.path.empty() || e.path[0] != '/')) {
       errors.push_back("path: must be absolute");
     }
@@ -494,6 +575,10 @@ absl::StatusOr<WorkerEvent> EventFromJson(const json& j) {
     }
     e.system_logs = ReadStringArray(j, "", "system_logs", true, errors);
     event = std::move(e);
+  } else if (type == "attest_hello") {
+    event = AttestHelloEvent{ReadString(j, "", "public_key", true, errors).value_or("")};
+  } else if (type == "attest_report") {
+    event = AttestReportEvent{ReadString(j, "", "report_data", true, errors).value_or("")};
   } else {
     errors.push_back(fmt::format("type: unknown \"{}\"", type));
   }
@@ -587,6 +672,88 @@ std::string Utf8Tail(std::string_view bytes, std::size_t max_bytes) {
     out.erase(0, cut);
   }
   return out;
+}
+
+// ---- control messages ----------------------------------------------------------------------
+
+namespace {
+
+std::string B64(std::string_view raw) {
+  std::string out;
+  absl::WebSafeBase64Escape(absl::string_view(raw.data(), raw.size()), &out);
+  return out;
+}
+
+std::optional<std::string> UnB64(const json& j, const char* key, Errors& errors) {
+  std::optional<std::string> text = ReadString(j, "", key, true, errors);
+  if (!text) return std::nullopt;
+  std::string raw;
+  if (text->find('=') != std::string::npos ||
+      !absl::WebSafeBase64Unescape(absl::string_view(*text), &raw)) {
+    errors.push_back(fmt::format("{}: not base64url", key));
+    return std::nullopt;
+  }
+  return raw;
+}
+
+}  // namespace
+
+std::string ControlToLine(const ControlMessage& m) {
+  json j = {{"type", m.type}};
+  if (m.type == "challenge") {
+    j["nonce"] = B64(m.nonce);
+  } else if (m.type == "keys") {
+    j["token_id"] = m.token_id;
+    j["mr_enclave"] = m.mr_enclave;
+    j["keys"] = json::array();
+    for (const ControlKey& k : m.keys) {
+      j["keys"].push_back({{"key_id", k.key_id},
+                           {"ephemeral_public_key", B64(k.ephemeral_public_key)},
+                           {"ciphertext", B64(k.ciphertext)}});
+    }
+  } else {
+    j["msg"] = m.msg;
+  }
+  std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  line += '\n';
+  return line;
+}
+
+absl::StatusOr<ControlMessage> ParseControlLine(std::string_view line) {
+  if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+  const json j = json::parse(line.begin(), line.end(), nullptr, false);
+  if (!j.is_object()) return absl::InvalidArgumentError("control: not a JSON object");
+  Errors errors;
+  ControlMessage m;
+  m.type = ReadString(j, "", "type", true, errors).value_or("");
+  if (m.type == "challenge") {
+    m.nonce = UnB64(j, "nonce", errors).value_or("");
+  } else if (m.type == "keys") {
+    m.token_id = ReadString(j, "", "token_id", true, errors).value_or("");
+    m.mr_enclave = ReadString(j, "", "mr_enclave", true, errors).value_or("");
+    const json* keys = Field(j, "keys");
+    if (keys == nullptr || !keys->is_array()) {
+      errors.push_back("keys: required (an array)");
+    } else {
+      for (const json& k : *keys) {
+        if (!k.is_object()) {
+          errors.push_back("keys: entries must be objects");
+          break;
+        }
+        ControlKey c;
+        c.key_id = ReadString(k, "keys", "key_id", true, errors).value_or("");
+        c.ephemeral_public_key = UnB64(k, "ephemeral_public_key", errors).value_or("");
+        c.ciphertext = UnB64(k, "ciphertext", errors).value_or("");
+        m.keys.push_back(std::move(c));
+      }
+    }
+  } else if (m.type == "refused") {
+    m.msg = ReadString(j, "", "msg", true, errors).value_or("");
+  } else if (errors.empty()) {
+    errors.push_back(fmt::format("type: unknown \"{}\"", m.type));
+  }
+  if (!errors.empty()) return absl::InvalidArgumentError(Join(errors));
+  return m;
 }
 
 }  // namespace safeflow::executor::worker

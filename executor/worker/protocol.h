@@ -66,6 +66,28 @@ struct OutputSpec {
   friend bool operator==(const OutputSpec&, const OutputSpec&) = default;
 };
 
+// A sealed input: the ciphertext as staged (bound read-only), decrypted by the worker into
+// `path` (on the sandbox's tmpfs) with the key of `key_id`.
+struct SealedInputSpec {
+  std::string sealed;  // container path of the sealed file
+  std::string path;    // container path of the plaintext
+  std::string key_id;  // must equal the key id in the sealed header
+  friend bool operator==(const SealedInputSpec&, const SealedInputSpec&) = default;
+};
+
+// Enclave mode: the worker attests before it runs anything (see executor/attestation/). The
+// host answers the worker's attestation events with control messages on `control_fd`.
+struct EnclaveSpec {
+  int control_fd = -1;
+  bool debug = false;                // launched in debug mode: stay dumpable
+  std::vector<std::string> key_ids;  // dataset keys to ask for
+  std::vector<SealedInputSpec> sealed_inputs;
+  std::string output_key_id;      // non-empty: seal every output to this key
+  std::string output_public_key;  // base64url of the 32-byte X25519 public key
+  int attest_timeout_seconds = 60;
+  friend bool operator==(const EnclaveSpec&, const EnclaveSpec&) = default;
+};
+
 struct WorkerSpec {
   std::string task_id;
   std::vector<ExecutorSpec> executors;
@@ -80,6 +102,7 @@ struct WorkerSpec {
   // with SandboxProcess keep_fds) used instead of `outbox`, so that the outbox need not be
   // bound into the sandbox at all and the executors can never see or fill it.
   std::optional<int> outbox_fd;
+  std::optional<EnclaveSpec> enclave;
 
   friend bool operator==(const WorkerSpec&, const WorkerSpec&) = default;
 };
@@ -125,7 +148,8 @@ struct OutputEvent {
   std::string path;
   std::string relative;
   std::string outbox;
-  std::uint64_t size_bytes = 0;
+  std::uint64_t size_bytes = 0;  // of the file in the outbox (sealed size when sealed)
+  bool sealed = false;
   friend bool operator==(const OutputEvent&, const OutputEvent&) = default;
 };
 struct FinishedEvent {
@@ -133,8 +157,18 @@ struct FinishedEvent {
   std::vector<std::string> system_logs;
   friend bool operator==(const FinishedEvent&, const FinishedEvent&) = default;
 };
+// Enclave mode, before anything runs: the worker's ephemeral X25519 public key (base64url), then
+// report_data = hex SHA-256(public key || nonce) once the host has sent the verifier's nonce.
+struct AttestHelloEvent {
+  std::string public_key;
+  friend bool operator==(const AttestHelloEvent&, const AttestHelloEvent&) = default;
+};
+struct AttestReportEvent {
+  std::string report_data;
+  friend bool operator==(const AttestReportEvent&, const AttestReportEvent&) = default;
+};
 using WorkerEvent = std::variant<RunningEvent, ExecutorStartedEvent, ExecutorFinishedEvent,
-                                 OutputEvent, FinishedEvent>;
+                                 OutputEvent, FinishedEvent, AttestHelloEvent, AttestReportEvent>;
 
 nlohmann::json ToJson(const WorkerEvent& event);
 // One line ending in '\n'; invalid UTF-8 in any string is replaced, so this never throws.
@@ -143,6 +177,27 @@ std::string EventToLine(const WorkerEvent& event);
 // mistyped field, an unknown type or state, or a malformed time is InvalidArgument.
 [[nodiscard]] absl::StatusOr<WorkerEvent> ParseEventLine(std::string_view line);
 [[nodiscard]] absl::StatusOr<WorkerEvent> EventFromJson(const nlohmann::json& j);
+
+// ---- control messages (host -> worker, enclave mode) ---------------------------------------
+//   {"type":"challenge","nonce":B}                      answer to attest_hello
+//   {"type":"keys","token_id":S,"mr_enclave":H,"keys":[{"key_id":S,"ephemeral_public_key":B,
+//    "ciphertext":B}]}                                  answer to attest_report
+//   {"type":"refused","msg":S}                          attestation or key release refused
+// B is base64url without padding.
+struct ControlKey {
+  std::string key_id, ephemeral_public_key, ciphertext;  // raw bytes once parsed
+  friend bool operator==(const ControlKey&, const ControlKey&) = default;
+};
+struct ControlMessage {
+  std::string type;   // challenge | keys | refused
+  std::string nonce;  // raw bytes
+  std::string token_id, mr_enclave;
+  std::vector<ControlKey> keys;
+  std::string msg;
+  friend bool operator==(const ControlMessage&, const ControlMessage&) = default;
+};
+std::string ControlToLine(const ControlMessage& message);
+[[nodiscard]] absl::StatusOr<ControlMessage> ParseControlLine(std::string_view line);
 
 // ---- helpers shared by both sides ----------------------------------------------------------
 

@@ -24,8 +24,15 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
 #include "fmt/format.h"
 
+#include "executor/attestation/authority.h"
+#include "executor/attestation/quote.h"
+#include "executor/crypto/key_wrap.h"
+#include "executor/crypto/sealed_file.h"
+#include "executor/crypto/secure_memory.h"
+#include "executor/crypto/x25519.h"
 #include "executor/log_format.h"
 #include "executor/sandbox/unique_fd.h"
 #include "executor/worker/protocol.h"
@@ -213,6 +220,12 @@ class Worker {
   Worker(WorkerSpec spec, EventWriter& events) : spec_(std::move(spec)), events_(events) {}
 
   FinalState Run() {
+    if (spec_.enclave) {
+      if (std::optional<SystemError> err = EnterEnclave()) {
+        Log(err->message);
+        return FinalState::kSystemError;
+      }
+    }
     events_.Emit(RunningEvent{.time = Now()});
     const std::size_t tail_limit = static_cast<std::size_t>(spec_.log_tail_bytes);
     for (std::size_t i = 0; i < spec_.executors.size(); ++i) {
@@ -248,6 +261,110 @@ class Worker {
   std::vector<std::string>& system_logs() { return system_logs_; }
 
  private:
+  // ---- enclave -----------------------------------------------------------------------------
+
+  // Reads one control line from the host, waiting until `deadline`.
+  absl::StatusOr<ControlMessage> ReadControl(Clock::time_point deadline) {
+    const int fd = spec_.enclave->control_fd;
+    while (true) {
+      const std::size_t nl = control_buf_.find('\n');
+      if (nl != std::string::npos) {
+        const std::string line = control_buf_.substr(0, nl);
+        control_buf_.erase(0, nl + 1);
+        return ParseControlLine(line);
+      }
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0)
+        return absl::DeadlineExceededError("no answer from the verifier in time");
+      pollfd p{fd, POLLIN, 0};
+      const int pr = ::poll(&p, 1, static_cast<int>(left.count()));
+      if (pr < 0 && errno != EINTR)
+        return absl::InternalError(fmt::format("poll: {}", Errno(errno)));
+      if (pr <= 0) continue;
+      char buf[4096];
+      const ssize_t got = ::read(fd, buf, sizeof buf);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return absl::UnavailableError("the host closed the control channel");
+      control_buf_.append(buf, static_cast<std::size_t>(got));
+      if (control_buf_.size() > (1u << 20))
+        return absl::InvalidArgumentError("oversized control message");
+    }
+  }
+
+  // Attests, receives the dataset keys, decrypts the sealed inputs onto the tmpfs and forgets
+  // the keys before any executor runs. Output sealing needs only the project's public key.
+  std::optional<SystemError> EnterEnclave() {
+    const EnclaveSpec& e = *spec_.enclave;
+    // Debug enclaves may be inspected (like SGX debug enclaves); production ones are not
+    // dumpable: no ptrace by the executors (same uid), no core dumps.
+    if (e.debug) ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    const Clock::time_point deadline =
+        Clock::now() + std::chrono::seconds(e.attest_timeout_seconds);
+    absl::StatusOr<crypto::X25519KeyPair> pair = crypto::X25519KeyPair::Generate();
+    if (!pair.ok())
+      return SystemError{fmt::format("enclave: key generation: {}", pair.status().message())};
+    std::string pub_b64;
+    absl::WebSafeBase64Escape(absl::string_view(pair->public_key), &pub_b64);
+    events_.Emit(AttestHelloEvent{pub_b64});
+    absl::StatusOr<ControlMessage> m = ReadControl(deadline);
+    if (!m.ok()) return SystemError{fmt::format("enclave: {}", m.status().message())};
+    if (m->type == "refused") return SystemError{m->msg};
+    if (m->type != "challenge") return SystemError{"enclave: expected a challenge from the host"};
+    events_.Emit(AttestReportEvent{attestation::ReportData(pair->public_key, m->nonce)});
+    m = ReadControl(deadline);
+    if (!m.ok()) return SystemError{fmt::format("enclave: {}", m.status().message())};
+    if (m->type == "refused") return SystemError{m->msg};
+    if (m->type != "keys") return SystemError{"enclave: expected keys from the host"};
+    std::map<std::string, crypto::SecretBytes> keys;
+    for (const ControlKey& k : m->keys) {
+      absl::StatusOr<crypto::SecretBytes> key = crypto::UnwrapWithPrivateKey(
+          pair->private_key, crypto::WrappedSecret{k.ephemeral_public_key, k.ciphertext},
+          attestation::kKeyReleaseInfo, k.key_id + "\n" + m->token_id);
+      if (!key.ok()) {
+        return SystemError{fmt::format("enclave: key {}: {}", k.key_id, key.status().message())};
+      }
+      keys.emplace(k.key_id, std::move(*key));
+    }
+    for (const SealedInputSpec& in : e.sealed_inputs) {
+      auto it = keys.find(in.key_id);
+      if (it == keys.end()) {
+        return SystemError{fmt::format("input {}: key {} was not released", in.path, in.key_id)};
+      }
+      if (std::optional<SystemError> err = Unseal(in, it->second)) return err;
+    }
+    if (!e.sealed_inputs.empty()) {
+      Log(fmt::format("enclave: {} sealed input(s) decrypted inside the sandbox",
+                      e.sealed_inputs.size()));
+    }
+    return std::nullopt;  // `keys` and the ephemeral private key are wiped here
+  }
+
+  std::optional<SystemError> Unseal(const SealedInputSpec& in, const crypto::SecretBytes& key) {
+    UniqueFd src(::open(in.sealed.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!src.valid()) return SystemError{fmt::format("input {}: {}", in.path, Errno(errno))};
+    absl::StatusOr<crypto::SealedHeader> header = crypto::ReadSealedHeader(src.get());
+    if (!header.ok())
+      return SystemError{fmt::format("input {}: {}", in.path, header.status().message())};
+    if (header->key_id != in.key_id) {
+      return SystemError{fmt::format("input {}: sealed with key {}, expected {}", in.path,
+                                     header->key_id, in.key_id)};
+    }
+    if (absl::Status s = MakeDirs(Dirname(in.path)); !s.ok()) {
+      return SystemError{fmt::format("input {}: {}", in.path, s.message())};
+    }
+    UniqueFd dst(
+        ::open(in.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!dst.valid()) return SystemError{fmt::format("input {}: {}", in.path, Errno(errno))};
+    absl::StatusOr<crypto::SealStats> st = crypto::UnsealStream(src.get(), *header, key, dst.get());
+    if (!st.ok()) {
+      dst.Reset();
+      ::unlink(in.path.c_str());
+      return SystemError{fmt::format("input {}: {}", in.path, st.status().message())};
+    }
+    return std::nullopt;
+  }
+
   // ---- executors ---------------------------------------------------------------------------
 
   ExecutorResult RunExecutor(const ExecutorSpec& e, int index, std::size_t tail_limit) {
@@ -498,8 +615,19 @@ class Worker {
       return SystemError{fmt::format("outbox create for {}: {}", path, Errno(errno))};
     }
     std::uint64_t size = 0;
+    const bool seal = spec_.enclave && !spec_.enclave->output_key_id.empty();
+    if (seal) {
+      std::string pub;
+      absl::WebSafeBase64Unescape(absl::string_view(spec_.enclave->output_public_key), &pub);
+      absl::StatusOr<crypto::SealStats> st =
+          crypto::SealStream(src, dst.get(), spec_.enclave->output_key_id, pub);
+      if (!st.ok()) {
+        return SystemError{fmt::format("seal output {}: {}", path, st.status().message())};
+      }
+      size = st->sealed_bytes;
+    }
     char buf[65536];
-    while (true) {
+    while (!seal) {
       const ssize_t got = ::read(src, buf, sizeof buf);
       if (got < 0) {
         if (errno == EINTR) continue;
@@ -515,7 +643,8 @@ class Worker {
                              .path = path,
                              .relative = relative,
                              .outbox = fmt::format("{}/{}/{}", k, sub, name),
-                             .size_bytes = size});
+                             .size_bytes = size,
+                             .sealed = seal});
     return std::nullopt;
   }
 
@@ -673,6 +802,7 @@ class Worker {
   std::vector<std::string> system_logs_;
   UniqueFd outbox_;
   std::map<int, int> counters_;  // per output index: files delivered so far
+  std::string control_buf_;      // control bytes read but not yet parsed
 };
 
 absl::StatusOr<std::string> ReadSpecFile(const std::string& path) {

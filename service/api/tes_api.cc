@@ -228,6 +228,7 @@ json TesServiceInfo(const Config& config, const TesApiOptions& options) {
       {"storage", storage},
       {"tesResources_backend_parameters",
        json(std::vector<std::string>(params.begin(), params.end()))},
+      {"safeflow_attestation", options.attestation},
   };
   if (!si.documentation_url.empty()) info["documentationUrl"] = si.documentation_url;
   return info;

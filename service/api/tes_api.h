@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "nlohmann/json.hpp"
 
 #include "schemas/tes/task.h"
 #include "service/api/http_server.h"
@@ -30,6 +31,8 @@ struct TesApiOptions {
   std::string default_backend = "local";
   std::string started_at;  // RFC 3339, for service-info createdAt/updatedAt
   int cpus = 1;            // this host's CPUs: the cpu_cores limit when local.max_cpu_cores is 0
+  // The attestation policy shown in service-info (never key material).
+  nlohmann::json attestation = nlohmann::json::object();
 };
 
 // Checks a parsed task against the zone's rules: every executor image is an approved

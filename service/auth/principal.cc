@@ -14,6 +14,8 @@ std::string_view RoleName(Role role) {
       return "output-checker";
     case Role::kAuditor:
       return "auditor";
+    case Role::kDataOwner:
+      return "data-owner";
   }
   return "unknown";
 }
@@ -27,7 +29,7 @@ std::optional<Role> ParseRole(std::string_view name) {
 
 const std::vector<Role>& AllRoles() {
   static const std::vector<Role> kAll = {Role::kResearcher, Role::kWorkflowAdmin,
-                                         Role::kOutputChecker, Role::kAuditor};
+                                         Role::kOutputChecker, Role::kAuditor, Role::kDataOwner};
   return kAll;
 }
 

@@ -11,7 +11,8 @@
 
 namespace safeflow::service {
 
-enum class Role { kResearcher, kWorkflowAdmin, kOutputChecker, kAuditor };
+// kDataOwner registers datasets and their key-release policies (the key broker's clients).
+enum class Role { kResearcher, kWorkflowAdmin, kOutputChecker, kAuditor, kDataOwner };
 
 std::string_view RoleName(Role role);  // "researcher", "workflow-admin", ...
 std::optional<Role> ParseRole(std::string_view name);

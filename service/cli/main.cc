@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 
 #include "service/auth/dev_issuer.h"
+#include "service/cli/data.h"
 #include "service/version.h"
 
 namespace {
@@ -23,6 +24,8 @@ commands:
   version            print the client's version
   health             GET /healthz and /readyz; exit 0 only when the server is ready
   metrics            print the server's Prometheus metrics
+  data keygen|seal|unseal|import ...
+                     the data owner's commands (see safeflow data --help)
   dev-issuer init DIR [--force]
                      create the development token issuer's ES256 key pair in DIR
   dev-issuer token DIR --sub NAME --roles r1,r2 --projects p1,p2 [--ttl SECONDS]
@@ -222,6 +225,8 @@ int main(int argc, char** argv) {
     }
   } else if (args[0] == "dev-issuer") {
     rc = DevIssuer(std::vector<std::string>(args.begin() + 1, args.end()));
+  } else if (args[0] == "data") {
+    rc = safeflow::cli::DataCommand(server, std::vector<std::string>(args.begin() + 1, args.end()));
   } else if (args[0] == "metrics") {
     std::string body, error;
     long status = Get(server + "/metrics", body, error);

@@ -355,6 +355,31 @@ void ReadAuth(Reader& r, const YAML::Node& n, AuthConfig& c) {
   }
 }
 
+void ReadEnclave(Reader& r, const YAML::Node& n, EnclaveConfig& c) {
+  if (!r.Map(n, "enclave",
+             {"enabled", "debug_workers", "allow_debug", "min_security_version",
+              "platform_key_file", "trusted_platform_keys", "master_key_file",
+              "reference_measurements", "token_issuer", "token_audience", "token_ttl_seconds",
+              "nonce_ttl_seconds", "signing_key_rotation_seconds", "seal_outputs"})) {
+    return;
+  }
+  r.Bool(n, "enclave", "enabled", c.enabled);
+  r.Bool(n, "enclave", "debug_workers", c.debug_workers);
+  r.Bool(n, "enclave", "allow_debug", c.allow_debug);
+  r.Integer(n, "enclave", "min_security_version", c.min_security_version, 0, 1 << 16);
+  r.Str(n, "enclave", "platform_key_file", c.platform_key_file);
+  r.StrList(n, "enclave", "trusted_platform_keys", c.trusted_platform_keys);
+  r.Str(n, "enclave", "master_key_file", c.master_key_file);
+  r.StrList(n, "enclave", "reference_measurements", c.reference_measurements);
+  r.Str(n, "enclave", "token_issuer", c.token_issuer);
+  r.Str(n, "enclave", "token_audience", c.token_audience);
+  r.Integer(n, "enclave", "token_ttl_seconds", c.token_ttl_seconds, 10, 86400);
+  r.Integer(n, "enclave", "nonce_ttl_seconds", c.nonce_ttl_seconds, 1, 3600);
+  r.Integer(n, "enclave", "signing_key_rotation_seconds", c.signing_key_rotation_seconds, 1,
+            365 * 86400);
+  r.Bool(n, "enclave", "seal_outputs", c.seal_outputs);
+}
+
 void ReadLog(Reader& r, const YAML::Node& n, LogConfig& c) {
   if (!r.Map(n, "log", {"level", "format", "file"})) return;
   r.Str(n, "log", "level", c.level);
@@ -368,7 +393,36 @@ absl::Status Collect(const std::vector<std::string>& errors) {
 }
 
 bool IsRoleName(const std::string& r) {
-  return r == "researcher" || r == "workflow-admin" || r == "output-checker" || r == "auditor";
+  return r == "researcher" || r == "workflow-admin" || r == "output-checker" || r == "auditor" ||
+         r == "data-owner";
+}
+
+void ValidateEnclave(const EnclaveConfig& e, std::vector<std::string>& errors) {
+  static const std::regex kHex64("^[0-9a-f]{64}$");
+  for (const std::string& m : e.reference_measurements) {
+    if (!std::regex_match(m, kHex64)) {
+      errors.push_back(absl::StrCat("enclave.reference_measurements: '", m,
+                                    "' is not 64 lower-case hex digits"));
+    }
+  }
+  for (const std::string& f : {e.platform_key_file, e.master_key_file}) {
+    if (!f.empty() && f.front() != '/') {
+      errors.push_back(absl::StrCat("enclave: key file '", f, "' must be an absolute path"));
+    }
+  }
+  for (const std::string& f : e.trusted_platform_keys) {
+    if (f.empty() || f.front() != '/') {
+      errors.push_back(
+          absl::StrCat("enclave.trusted_platform_keys: '", f, "' must be an absolute path"));
+    }
+  }
+  if (e.token_audience.empty()) errors.push_back("enclave.token_audience: must not be empty");
+  if (e.signing_key_rotation_seconds < e.token_ttl_seconds) {
+    errors.push_back("enclave.signing_key_rotation_seconds: must be at least token_ttl_seconds");
+  }
+  if (e.debug_workers && !e.enabled) {
+    errors.push_back("enclave.debug_workers: needs enclave.enabled");
+  }
 }
 
 void ValidateAuth(const Config& c, std::vector<std::string>& errors) {
@@ -432,7 +486,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text) {
   if (root && !root.IsNull()) {
     if (r.Map(root, "",
               {"data_dir", "server", "database", "embedded", "scheduler", "local", "environments",
-               "storage", "service_info", "auth", "log"})) {
+               "storage", "service_info", "auth", "enclave", "log"})) {
       r.Str(root, "", "data_dir", c.data_dir);
       ReadServer(r, root["server"], c.server);
       ReadDatabase(r, root["database"], c.database);
@@ -443,6 +497,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text) {
       ReadStorage(r, root["storage"], c.storage);
       ReadServiceInfo(r, root["service_info"], c.service_info);
       ReadAuth(r, root["auth"], c.auth);
+      ReadEnclave(r, root["enclave"], c.enclave);
       ReadLog(r, root["log"], c.log);
     }
   }
@@ -595,6 +650,7 @@ absl::Status ValidateConfig(const Config& c) {
     }
   }
   ValidateAuth(c, errors);
+  ValidateEnclave(c.enclave, errors);
   if (!c.storage.s3.endpoint.empty() && c.storage.s3.endpoint.rfind("http://", 0) != 0 &&
       c.storage.s3.endpoint.rfind("https://", 0) != 0) {
     errors.push_back("storage.s3.endpoint: must start with http:// or https://");
@@ -713,6 +769,25 @@ std::string Config::Redacted() const {
   e << YAML::Key << "trusted_proxies" << YAML::Value << YAML::Flow << auth.mtls.trusted_proxies;
   e << YAML::Key << "identities" << YAML::Value << auth.mtls.identities.size();
   e << YAML::EndMap;
+  e << YAML::EndMap;
+  e << YAML::Key << "enclave" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "enabled" << YAML::Value << enclave.enabled;
+  e << YAML::Key << "debug_workers" << YAML::Value << enclave.debug_workers;
+  e << YAML::Key << "allow_debug" << YAML::Value << enclave.allow_debug;
+  e << YAML::Key << "min_security_version" << YAML::Value << enclave.min_security_version;
+  e << YAML::Key << "platform_key_file" << YAML::Value << enclave.platform_key_file;
+  e << YAML::Key << "trusted_platform_keys" << YAML::Value << YAML::Flow
+    << enclave.trusted_platform_keys;
+  e << YAML::Key << "master_key_file" << YAML::Value << enclave.master_key_file;
+  e << YAML::Key << "reference_measurements" << YAML::Value << YAML::Flow
+    << enclave.reference_measurements;
+  e << YAML::Key << "token_issuer" << YAML::Value << enclave.token_issuer;
+  e << YAML::Key << "token_audience" << YAML::Value << enclave.token_audience;
+  e << YAML::Key << "token_ttl_seconds" << YAML::Value << enclave.token_ttl_seconds;
+  e << YAML::Key << "nonce_ttl_seconds" << YAML::Value << enclave.nonce_ttl_seconds;
+  e << YAML::Key << "signing_key_rotation_seconds" << YAML::Value
+    << enclave.signing_key_rotation_seconds;
+  e << YAML::Key << "seal_outputs" << YAML::Value << enclave.seal_outputs;
   e << YAML::EndMap;
   e << YAML::Key << "log" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "level" << YAML::Value << log.level;

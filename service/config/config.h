@@ -155,6 +155,27 @@ struct AuthConfig {
   }
 };
 
+// Enclave emulation (executor/attestation/, service/attestation/): remote attestation of every
+// worker, a key broker for sealed datasets, sealed outputs.
+struct EnclaveConfig {
+  bool enabled = true;            // attest every worker; sealed inputs need it
+  bool debug_workers = false;     // launch workers in debug mode (dumpable); their quotes say so
+  bool allow_debug = false;       // the verifier accepts debug quotes (never in production)
+  int min_security_version = 1;   // quotes with a lower worker security version are refused
+  std::string platform_key_file;  // emulated hardware root; empty: <data_dir>/enclave/platform.pem
+  // PEM public keys of other platforms whose quotes are trusted (e.g. compute nodes).
+  std::vector<std::string> trusted_platform_keys;
+  std::string master_key_file;  // seals keys at rest; empty: <data_dir>/enclave/master.key
+  // mr_enclave values (hex) accepted besides those of this safeflowd's own worker.
+  std::vector<std::string> reference_measurements;
+  std::string token_issuer;  // empty: "safeflow-attestation"
+  std::string token_audience = "safeflow-kbs";
+  int token_ttl_seconds = 300;
+  int nonce_ttl_seconds = 60;
+  int signing_key_rotation_seconds = 86400;  // a new token-signing key after this long
+  bool seal_outputs = true;  // outputs written to the zone are sealed to the project's key
+};
+
 struct LogConfig {
   std::string level = "info";   // trace|debug|info|warn|error|critical|off
   std::string format = "text";  // text|json (one JSON object per line)
@@ -172,6 +193,7 @@ struct Config {
   StorageConfig storage;
   ServiceInfoConfig service_info;
   AuthConfig auth;
+  EnclaveConfig enclave;
   LogConfig log;
 
   bool embedded_database() const { return database.url.empty(); }

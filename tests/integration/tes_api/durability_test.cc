@@ -110,9 +110,13 @@ TEST(TesDurabilityTest, TwoReplicasOnOneDatabaseNeverRunATaskTwice) {
   absl::StatusOr<std::unique_ptr<TempDatabase>> db = TempDatabase::Create(*dsn);
   ASSERT_THAT(db, IsOk());
   const std::vector<std::string> env = {"SAFEFLOW_DB_DSN=" + (*db)->dsn()};
+  // Replicas share the database and therefore the master key that seals keys in it.
+  TempDir keys;
+  const std::string enclave =
+      "enclave:\n  seal_outputs: false\n  master_key_file: " + keys.path() + "/master.key\n";
   TesServer a, b;
-  ASSERT_TRUE(a.Start("", env)) << a.process->log();
-  ASSERT_TRUE(b.Start("", env)) << b.process->log();
+  ASSERT_TRUE(a.Start(enclave, env)) << a.process->log();
+  ASSERT_TRUE(b.Start(enclave, env)) << b.process->log();
   std::vector<std::string> ids;
   for (int i = 0; i < 16; ++i) {
     ids.push_back(
