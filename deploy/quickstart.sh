@@ -118,14 +118,25 @@ echo "== without credentials =="
 curl -sS --cacert "$ca" "$url/ga4gh/tes/v1/tasks" || true
 echo
 
-printf 'age,sex\n34,F\n51,M\n47,F\n29,M\n62,F\n' >"$state/inputs/cohort.csv"
-result=$state/results/cohort-summary.txt
+# --- the data owner seals a synthetic cohort into the zone and registers it -------------------
+mkdir -p "$state/owner"
+chmod 0700 "$state/owner"
+printf 'age,sex\n34,F\n51,M\n47,F\n29,M\n62,F\n' >"$state/owner/cohort.csv"
+dataset=cohort-$(date -u +%Y%m%d%H%M%S)
+owner_token=$("$cli" dev-issuer token "$state/issuer" --sub olivia --roles data-owner --projects demo)
+echo "== the data owner imports a sealed dataset ($dataset) =="
+SAFEFLOW_TOKEN=$owner_token SAFEFLOW_CA_BUNDLE=$ca "$cli" --server "$url" data import \
+  --project demo --name "$dataset" --key-file "$state/owner/$dataset.jwk" \
+  --dest "$state/inputs/$dataset" "$state/owner/cohort.csv"
+echo "(the zone holds only ciphertext: $(head -c 8 "$state/inputs/$dataset/cohort.csv.sealed" | od -An -c | tr -s ' '))"
+
+result=$state/results/cohort-summary.txt.sealed
 rm -f "$result"
 task=$(cat <<JSON
 {
   "name": "quickstart-cohort-summary",
   "tags": {"project": "demo"},
-  "inputs": [{"path": "/data/cohort.csv", "url": "file://$state/inputs/cohort.csv"}],
+  "inputs": [{"path": "/data/cohort.csv", "url": "file://$state/inputs/$dataset/cohort.csv.sealed"}],
   "outputs": [{"path": "/data/summary.txt", "url": "file://$result"}],
   "executors": [{
     "image": "ubuntu",
@@ -135,7 +146,8 @@ task=$(cat <<JSON
 }
 JSON
 )
-echo "== submit a TES task (HTTPS, bearer token) =="
+echo
+echo "== submit a TES task over the sealed dataset (HTTPS, bearer token) =="
 id=$(api -H 'Content-Type: application/json' -d "$task" "$url/ga4gh/tes/v1/tasks" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 echo "task $id"
@@ -150,9 +162,17 @@ if [ "$state_now" != COMPLETE ]; then
   api "$url/ga4gh/tes/v1/tasks/$id?view=FULL" >&2
   exit 1
 fi
-echo "== result ($result) =="
-cat "$result"
-
+api "$url/ga4gh/tes/v1/tasks/$id?view=FULL" | python3 -c '
+import json, sys
+t = json.load(sys.stdin)
+log = t["logs"][-1]
+print("== attestation (system_logs) ==")
+for line in log["system_logs"]:
+    print(" ", line)
+print("== the executor saw the decrypted data inside the enclave (stdout) ==")
+print(log["logs"][0]["stdout"], end="")'
+echo "== the result is sealed to project demo's outputs key ($result) =="
+head -c 8 "$result" | od -An -c
 echo
 echo "== SafeFlow is up =="
 echo "HTTPS:        $url   (CA: $ca)"
