@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 
+#include "service/api/json_io.h"
 #include "service/api/request_context.h"
 #include "service/log.h"
 
@@ -15,9 +16,6 @@ namespace safeflow::service {
 namespace {
 
 using nlohmann::json;
-
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-HttpResponse JsonOk(const json& j, int status = 200) { return HttpResponse::Json(status, Dump(j)); }
 
 json PrincipalJson(const Principal& p) {
   json roles = json::array();
@@ -74,14 +72,6 @@ json AuditJson(const store::AuditRecord& r) {
           {"hash", r.hash}};
 }
 
-// Parses a JSON object body, or answers why not.
-std::optional<HttpResponse> ParseBody(const HttpRequest& req, json& out) {
-  out = json::parse(req.body, nullptr, false);
-  if (out.is_discarded()) return ErrorResponse(400, "request body is not valid JSON");
-  if (!out.is_object()) return ErrorResponse(400, "request body must be a JSON object");
-  return std::nullopt;
-}
-
 bool StringList(const json& j, const char* key, std::vector<std::string>& out,
                 std::vector<std::string>& problems) {
   if (!j.contains(key)) return false;
@@ -123,7 +113,7 @@ absl::Status RegisterAuthRoutes(HttpServer& server, store::AuthStore& auth,
 
   auto create_key = [&auth, config](HttpRequest& req) -> HttpResponse {
     json body;
-    if (auto bad = ParseBody(req, body)) return *bad;
+    if (auto bad = ParseJsonObjectBody(req, body)) return *bad;
     const Principal& who = *req.principal;
     std::vector<std::string> problems;
     store::NewAccessKey k;
@@ -211,7 +201,7 @@ absl::Status RegisterAuthRoutes(HttpServer& server, store::AuthStore& auth,
 
   auto put_cert = [&auth](HttpRequest& req) -> HttpResponse {
     json body;
-    if (auto bad = ParseBody(req, body)) return *bad;
+    if (auto bad = ParseJsonObjectBody(req, body)) return *bad;
     std::vector<std::string> problems;
     store::CertIdentity c;
     if (body.contains("pem") && body["pem"].is_string()) {

@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 
+#include "service/api/json_io.h"
 #include "service/api/request_context.h"
 #include "service/auth/jwks.h"
 #include "service/log.h"
@@ -17,16 +18,6 @@ using nlohmann::json;
 namespace crypto = executor::crypto;
 
 constexpr std::size_t kMaxKeyIds = 64;
-
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-HttpResponse JsonOk(const json& j, int status = 200) { return HttpResponse::Json(status, Dump(j)); }
-
-std::optional<HttpResponse> ParseBody(const HttpRequest& req, json& out) {
-  out = json::parse(req.body, nullptr, false);
-  if (out.is_discarded()) return ErrorResponse(400, "request body is not valid JSON");
-  if (!out.is_object()) return ErrorResponse(400, "request body must be a JSON object");
-  return std::nullopt;
-}
 
 HttpResponse Fail(const HttpRequest& req, const absl::Status& s) {
   if (!absl::IsNotFound(s) && !absl::IsInvalidArgument(s) && !absl::IsPermissionDenied(s) &&
@@ -94,7 +85,7 @@ absl::Status RegisterEnclaveRoutes(HttpServer& server, EnclaveAuthority& authori
 
   auto attest = [&authority](HttpRequest& req) -> HttpResponse {
     json body;
-    if (auto bad = ParseBody(req, body)) return *bad;
+    if (auto bad = ParseJsonObjectBody(req, body)) return *bad;
     std::vector<std::string> problems;
     executor::attestation::Evidence ev;
     if (!body.contains("quote") || !body["quote"].is_string()) {
@@ -116,7 +107,7 @@ absl::Status RegisterEnclaveRoutes(HttpServer& server, EnclaveAuthority& authori
 
   auto keys = [&authority](HttpRequest& req) -> HttpResponse {
     json body;
-    if (auto bad = ParseBody(req, body)) return *bad;
+    if (auto bad = ParseJsonObjectBody(req, body)) return *bad;
     std::vector<std::string> problems;
     if (!body.contains("token") || !body["token"].is_string()) {
       problems.push_back("token: required (an attestation token)");
@@ -150,7 +141,7 @@ absl::Status RegisterEnclaveRoutes(HttpServer& server, EnclaveAuthority& authori
 
   auto create = [&authority](HttpRequest& req) -> HttpResponse {
     json body;
-    if (auto bad = ParseBody(req, body)) return *bad;
+    if (auto bad = ParseJsonObjectBody(req, body)) return *bad;
     static const std::set<std::string> kKnown = {"project",        "name",        "description",
                                                  "release_policy", "allow_plain", "location",
                                                  "private_key"};

@@ -11,6 +11,7 @@
 #include "nlohmann/json.hpp"
 
 #include "schemas/tes/validate.h"
+#include "service/api/json_io.h"
 #include "service/api/request_context.h"
 #include "service/log.h"
 #include "service/version.h"
@@ -27,10 +28,6 @@ constexpr int kMaxPageSize = 2047;
 constexpr std::string_view kReservedDirs[] = {"/usr",   "/bin",       "/sbin", "/lib",  "/lib32",
                                               "/lib64", "/libx32",    "/etc",  "/proc", "/dev",
                                               "/sys",   "/.safeflow", "/run"};
-
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-HttpResponse JsonOk(const json& j) { return HttpResponse::Json(200, Dump(j)); }
 
 std::string ReservedPathProblem(const std::string& path) {
   if (path == "/") return "must not be the root directory";
