@@ -33,6 +33,8 @@ struct AttestationResult {
   std::string mr_enclave;  // hex
   bool debug = false;
   std::string expires_at;  // RFC 3339
+  std::string task_id;     // the task and attempt the verified quote names
+  int attempt = 0;
 };
 
 // A dataset key wrapped to the worker's key (executor/crypto/key_wrap.h: WrapToPublicKey with
@@ -84,6 +86,17 @@ class Authority {
       const std::optional<std::string>& sealed_key_id) = 0;
   // The key `project`'s outputs are sealed to (created on first use).
   [[nodiscard]] virtual absl::StatusOr<OutputKey> OutputKeyFor(const std::string& project) = 0;
+  // A bearer credential with which a remote host (a SLURM job) relays for this one attempt of
+  // `task_id` in `project` (NewHttpAuthority's RelayConfig::relay_token). Unimplemented unless
+  // this authority is the verifier itself.
+  [[nodiscard]] virtual absl::StatusOr<std::string> IssueRelayToken(const std::string& task_id,
+                                                                    int attempt,
+                                                                    const std::string& project) {
+    (void)task_id;
+    (void)attempt;
+    (void)project;
+    return absl::UnimplementedError("this attestation authority cannot issue relay tokens");
+  }
 };
 
 }  // namespace safeflow::executor::attestation

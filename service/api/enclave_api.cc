@@ -2,10 +2,12 @@
 
 #include <regex>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 
+#include "executor/attestation/quote.h"
 #include "service/api/json_io.h"
 #include "service/api/request_context.h"
 #include "service/auth/jwks.h"
@@ -62,6 +64,68 @@ bool Visible(const HttpRequest& req, const std::string& project) {
   return req.principal && req.principal->InProject(project);
 }
 
+// The evidence of an attest body {quote, nonce, runtime_data: {public_key}}, or the 400.
+std::optional<HttpResponse> ParseEvidence(const json& body, executor::attestation::Evidence& ev) {
+  std::vector<std::string> problems;
+  if (!body.contains("quote") || !body["quote"].is_string()) {
+    problems.push_back("quote: required (the platform's quote, a string)");
+  } else {
+    ev.quote = body["quote"].get<std::string>();
+  }
+  ev.nonce = B64Member(body, "nonce", problems);
+  if (!body.contains("runtime_data") || !body["runtime_data"].is_object()) {
+    problems.push_back("runtime_data: required ({public_key})");
+  } else {
+    ev.public_key = B64Member(body["runtime_data"], "public_key", problems);
+  }
+  if (!problems.empty()) return ErrorResponse(400, absl::StrJoin(problems, "; "));
+  return std::nullopt;
+}
+
+// --- relay endpoints: a remote host (a SLURM job) relays one attempt's attestation. The relay
+// token (service/attestation/relay_token.h) in "Authorization: Bearer" is the credential.
+
+constexpr std::size_t kMaxInputUrl = 8192;
+constexpr std::size_t kMaxKeyId = 256;
+
+// The 401 (with WWW-Authenticate) or other error answer to a relay request.
+HttpResponse RelayFail(const HttpRequest& req, const absl::Status& s) {
+  if (!absl::IsUnauthenticated(s)) return Fail(req, s);
+  Log().info("request_id={} {} {} relay token refused: {}", req.request_id, req.method, req.path,
+             s.message());
+  HttpResponse r = ErrorResponse(s);
+  r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"safeflow-relay\"");
+  return r;
+}
+
+// The verified claims of the relay token that `req` carries.
+absl::StatusOr<RelayClaims> RelayCaller(EnclaveAuthority& authority, const HttpRequest& req) {
+  std::optional<std::string> h = req.Header("authorization");
+  if (!h) return absl::UnauthenticatedError("a relay token is required (Authorization: Bearer)");
+  const std::string v(absl::StripAsciiWhitespace(*h));
+  if (v.size() < 7 || absl::AsciiStrToLower(v.substr(0, 7)) != "bearer ") {
+    return absl::UnauthenticatedError("the Authorization header must be \"Bearer <relay token>\"");
+  }
+  return authority.VerifyRelayToken(std::string(absl::StripAsciiWhitespace(v.substr(7))));
+}
+
+// The task and attempt a quote names, read without verifying it (Attest verifies it).
+absl::StatusOr<executor::attestation::EnclaveIdentity> QuoteNames(const std::string& quote) {
+  namespace att = executor::attestation;
+  const auto bad = absl::InvalidArgumentError("quote: malformed");
+  if (quote.size() > att::kMaxQuoteBytes) return bad;
+  const json envelope = json::parse(quote, nullptr, false);
+  if (!envelope.is_object() || !envelope.contains("body") || !envelope["body"].is_string()) {
+    return bad;
+  }
+  absl::StatusOr<std::string> raw =
+      att::detail::Base64UrlDecode(envelope["body"].get<std::string>());
+  if (!raw.ok()) return bad;
+  absl::StatusOr<att::QuoteBody> body = att::QuoteBodyFromJson(json::parse(*raw, nullptr, false));
+  if (!body.ok()) return bad;
+  return body->enclave;
+}
+
 }  // namespace
 
 absl::Status RegisterEnclaveRoutes(HttpServer& server, EnclaveAuthority& authority,
@@ -86,23 +150,111 @@ absl::Status RegisterEnclaveRoutes(HttpServer& server, EnclaveAuthority& authori
   auto attest = [&authority](HttpRequest& req) -> HttpResponse {
     json body;
     if (auto bad = ParseJsonObjectBody(req, body)) return *bad;
-    std::vector<std::string> problems;
     executor::attestation::Evidence ev;
-    if (!body.contains("quote") || !body["quote"].is_string()) {
-      problems.push_back("quote: required (the platform's quote, a string)");
-    } else {
-      ev.quote = body["quote"].get<std::string>();
-    }
-    ev.nonce = B64Member(body, "nonce", problems);
-    if (!body.contains("runtime_data") || !body["runtime_data"].is_object()) {
-      problems.push_back("runtime_data: required ({public_key})");
-    } else {
-      ev.public_key = B64Member(body["runtime_data"], "public_key", problems);
-    }
-    if (!problems.empty()) return ErrorResponse(400, absl::StrJoin(problems, "; "));
+    if (auto bad = ParseEvidence(body, ev)) return *bad;
     absl::StatusOr<executor::attestation::AttestationResult> r = authority.Attest(ev);
     if (!r.ok()) return Fail(req, r.status());
     return JsonOk({{"token", r->token}, {"token_id", r->token_id}, {"expires_at", r->expires_at}});
+  };
+
+  // POST /attestation/v1/relay/nonce -> {nonce}.
+  auto relay_nonce = [&authority](HttpRequest& req) -> HttpResponse {
+    absl::StatusOr<RelayClaims> caller = RelayCaller(authority, req);
+    if (!caller.ok()) return RelayFail(req, caller.status());
+    absl::StatusOr<std::string> n = authority.NewNonce();
+    if (!n.ok()) return Fail(req, n.status());
+    return JsonOk({{"nonce", auth::Base64UrlEncode(*n)}});
+  };
+
+  // POST /attestation/v1/relay/attest: the body of /attestation/v1/attest, for a quote that
+  // names the token's task and attempt -> {token, token_id, expires_at, mr_enclave, debug,
+  // task_id, attempt}.
+  auto relay_attest = [&authority, &audit](HttpRequest& req) -> HttpResponse {
+    absl::StatusOr<RelayClaims> caller = RelayCaller(authority, req);
+    if (!caller.ok()) return RelayFail(req, caller.status());
+    json body;
+    if (auto bad = ParseJsonObjectBody(req, body)) return *bad;
+    executor::attestation::Evidence ev;
+    if (auto bad = ParseEvidence(body, ev)) return *bad;
+    absl::StatusOr<executor::attestation::EnclaveIdentity> named = QuoteNames(ev.quote);
+    if (!named.ok()) return Fail(req, named.status());
+    // Refused and audited as the verifier refuses evidence.
+    auto mismatch = [&](const std::string& task_id, int attempt) {
+      const std::string why =
+          absl::StrCat("the quote names attempt ", attempt, " of task ", task_id.substr(0, 64),
+                       task_id.size() > 64 ? "..." : "", ", but the relay token is for attempt ",
+                       caller->attempt, " of task ", caller->task_id);
+      store::AuditEntry e;
+      e.request_id = req.request_id;
+      e.actor = absl::StrCat("task:", caller->task_id);
+      e.auth_method = "relay-token";
+      e.role = "worker";
+      e.project = caller->project;
+      e.action = "attestation.verify";
+      e.object_type = "task";
+      e.object_id = caller->task_id;
+      e.outcome = "denied";
+      e.details = {{"reason", why}, {"attempt", caller->attempt}};
+      if (absl::Status s = audit.Append(e); !s.ok()) {
+        Log().error("audit of attestation.verify failed: {}", s.message());
+      }
+      Log().warn("task={} attempt={} relay attest refused: {}", caller->task_id, caller->attempt,
+                 why);
+      return ErrorResponse(403, absl::StrCat("attestation refused: ", why));
+    };
+    if (named->task_id != caller->task_id || named->attempt != caller->attempt) {
+      return mismatch(named->task_id, named->attempt);
+    }
+    absl::StatusOr<executor::attestation::AttestationResult> r = authority.Attest(ev);
+    if (!r.ok()) return Fail(req, r.status());
+    if (r->task_id != caller->task_id || r->attempt != caller->attempt) {  // the verified quote
+      return mismatch(r->task_id, r->attempt);
+    }
+    return JsonOk({{"token", r->token},
+                   {"token_id", r->token_id},
+                   {"expires_at", r->expires_at},
+                   {"mr_enclave", r->mr_enclave},
+                   {"debug", r->debug},
+                   {"task_id", r->task_id},
+                   {"attempt", r->attempt}});
+  };
+
+  // POST /attestation/v1/relay/input-check {url, sealed_key_id: string|null} ->
+  // {dataset_id: string|null, sealed}, for the token's project.
+  auto relay_input_check = [&authority](HttpRequest& req) -> HttpResponse {
+    absl::StatusOr<RelayClaims> caller = RelayCaller(authority, req);
+    if (!caller.ok()) return RelayFail(req, caller.status());
+    json body;
+    if (auto bad = ParseJsonObjectBody(req, body)) return *bad;
+    std::vector<std::string> problems;
+    for (const auto& [k, v] : body.items()) {
+      if (k != "url" && k != "sealed_key_id")
+        problems.push_back(absl::StrCat(k, ": unknown field"));
+    }
+    std::string url;
+    if (!body.contains("url") || !body["url"].is_string() ||
+        body["url"].get<std::string>().empty() ||
+        body["url"].get<std::string>().size() > kMaxInputUrl) {
+      problems.push_back(absl::StrCat("url: required, a string of 1 to ", kMaxInputUrl, " bytes"));
+    } else {
+      url = body["url"].get<std::string>();
+    }
+    std::optional<std::string> sealed_key_id;
+    if (body.contains("sealed_key_id") && !body["sealed_key_id"].is_null()) {
+      if (!body["sealed_key_id"].is_string() || body["sealed_key_id"].get<std::string>().empty() ||
+          body["sealed_key_id"].get<std::string>().size() > kMaxKeyId) {
+        problems.push_back(
+            absl::StrCat("sealed_key_id: a key id of 1 to ", kMaxKeyId, " bytes, or null"));
+      } else {
+        sealed_key_id = body["sealed_key_id"].get<std::string>();
+      }
+    }
+    if (!problems.empty()) return ErrorResponse(400, absl::StrJoin(problems, "; "));
+    absl::StatusOr<executor::attestation::InputDecision> d =
+        authority.CheckInput(caller->project, url, sealed_key_id);
+    if (!d.ok()) return Fail(req, d.status());
+    return JsonOk({{"dataset_id", d->dataset_id ? json(*d->dataset_id) : json(nullptr)},
+                   {"sealed", d->sealed}});
   };
 
   auto keys = [&authority](HttpRequest& req) -> HttpResponse {
@@ -266,6 +418,10 @@ absl::Status RegisterEnclaveRoutes(HttpServer& server, EnclaveAuthority& authori
       {"POST", "/attestation/v1/nonce", nonce, Access::Write({})},
       {"POST", "/attestation/v1/attest", attest, Access::Write({})},
       {"POST", "/kbs/v1/keys", keys, Access::Public()},
+      // The relay token is the credential: checked by the handlers.
+      {"POST", "/attestation/v1/relay/nonce", relay_nonce, Access::Public()},
+      {"POST", "/attestation/v1/relay/attest", relay_attest, Access::Public()},
+      {"POST", "/attestation/v1/relay/input-check", relay_input_check, Access::Public()},
       {"POST", "/data/v1/datasets", create, Access::Write(owners)},
       {"GET", "/data/v1/datasets", list, Access::Read(readers)},
       {"GET", "/data/v1/datasets/{id}", get, Access::Read(readers)},

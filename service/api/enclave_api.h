@@ -5,6 +5,10 @@
 //   POST /attestation/v1/attest             authenticated: {quote, nonce, runtime_data:
 //                                           {public_key}} -> {token, token_id, expires_at};
 //                                           403 with the reason when the evidence is refused
+//   POST /attestation/v1/relay/nonce        relay token (Bearer; one live attempt): {nonce}
+//   POST /attestation/v1/relay/attest       relay token: as /attest, for the token's attempt only
+//   POST /attestation/v1/relay/input-check  relay token: {url, sealed_key_id} -> {dataset_id,
+//                                           sealed} for the token's project (SLURM nodes)
 //   POST /kbs/v1/keys                       the attestation token is the credential:
 //                                           {token, key_ids} -> {keys: [{key_id,
 //                                           ephemeral_public_key, ciphertext}]} (base64url)

@@ -155,6 +155,7 @@ struct EnclaveAuthority::Impl {
   att::QuoteVerifier quotes;
   std::string master_key_id;
   std::string issuer;
+  crypto::SecretBytes relay_key;  // HKDF(master key, kRelayTokenKeyInfo); set by Create
 
   std::mutex mu;
   crypto::UniquePkey signing_key;                           // guarded by mu
@@ -328,6 +329,10 @@ absl::StatusOr<std::unique_ptr<EnclaveAuthority>> EnclaveAuthority::Create(
       att::QuoteVerifier::Create(options.trusted_platform_pems);
   if (!quotes.ok()) return quotes.status();
   auto impl = std::make_unique<Impl>(std::move(options), store, tasks, audit, std::move(*quotes));
+  absl::StatusOr<crypto::SecretBytes> relay_key =
+      crypto::HkdfSha256(impl->options.master_key, "", kRelayTokenKeyInfo, 32);
+  if (!relay_key.ok()) return relay_key.status();
+  impl->relay_key = std::move(*relay_key);
   absl::StatusOr<std::vector<std::string>> ids = impl->enclave.MasterKeyIds();
   if (!ids.ok()) return ids.status();
   for (const std::string& id : *ids) {
@@ -456,6 +461,8 @@ absl::StatusOr<att::AttestationResult> EnclaveAuthority::Attest(const att::Evide
   out.debug = id.debug;
   out.expires_at = executor::worker::FormatTime(
       std::chrono::system_clock::time_point(std::chrono::seconds(exp)));
+  out.task_id = id.task_id;
+  out.attempt = id.attempt;
   return out;
 }
 
@@ -591,6 +598,54 @@ absl::StatusOr<att::OutputKey> EnclaveAuthority::OutputKeyFor(const std::string&
   }
   if (!d.ok()) return d.status();
   return att::OutputKey{d->id, d->public_key};
+}
+
+absl::StatusOr<std::string> EnclaveAuthority::IssueRelayToken(const std::string& task_id,
+                                                              int attempt,
+                                                              const std::string& project) {
+  if (task_id.empty() || project.empty() || attempt < 1) {
+    return absl::InvalidArgumentError(
+        "a relay token needs a task id, a project and an attempt of at least 1");
+  }
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  Log().info("task={} attempt={} relay token issued", task_id, attempt);
+  return MakeRelayToken(impl_->relay_key, {task_id, attempt, project,
+                                           now + impl_->options.config.relay_token_ttl_seconds});
+}
+
+absl::StatusOr<RelayClaims> EnclaveAuthority::VerifyRelayToken(const std::string& token) {
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  absl::StatusOr<RelayClaims> claims = ParseRelayToken(impl_->relay_key, token, now);
+  if (!claims.ok()) return claims.status();
+  auto refuse = [&](const std::string& why) -> absl::Status {
+    Log().warn("task={} attempt={} relay refused: {}", claims->task_id, claims->attempt, why);
+    return absl::PermissionDeniedError(why);
+  };
+  absl::StatusOr<store::StoredTask> task =
+      impl_->tasks.Get(claims->task_id, store::ProjectScope::All());
+  if (!task.ok()) {
+    if (task.status().code() == absl::StatusCode::kNotFound) {
+      return refuse(absl::StrCat("the relay token is for task ", claims->task_id,
+                                 ", which no longer exists"));
+    }
+    return task.status();
+  }
+  const tes::State state = task->task.state;
+  const bool live = state == tes::State::kInitializing || state == tes::State::kRunning ||
+                    state == tes::State::kPaused;
+  if (!live || task->attempts != claims->attempt) {
+    return refuse(absl::StrCat("the relay token is for attempt ", claims->attempt, " of task ",
+                               claims->task_id, ", which is no longer running"));
+  }
+  if (task->project != claims->project) {
+    return refuse(absl::StrCat("the relay token is for project ", claims->project, ", but task ",
+                               claims->task_id, " is in another project"));
+  }
+  return claims;
 }
 
 absl::StatusOr<json> EnclaveAuthority::Jwks() { return impl_->Jwks(); }

@@ -24,6 +24,7 @@
 
 #include "executor/attestation/authority.h"
 #include "executor/crypto/secure_memory.h"
+#include "service/attestation/relay_token.h"
 #include "service/config/config.h"
 #include "service/store/enclave_store.h"
 
@@ -82,6 +83,16 @@ class EnclaveAuthority final : public executor::attestation::Authority {
       const std::optional<std::string>& sealed_key_id) override;
   absl::StatusOr<executor::attestation::OutputKey> OutputKeyFor(
       const std::string& project) override;
+  // A relay token (relay_token.h) for `attempt` of `task_id` in `project`, valid for
+  // enclave.relay_token_ttl_seconds and only while that attempt runs. InvalidArgument for an
+  // empty task or project or an attempt below 1.
+  absl::StatusOr<std::string> IssueRelayToken(const std::string& task_id, int attempt,
+                                              const std::string& project) override;
+  // The claims of a relay token that verifies (MAC, expiry) and whose attempt is live: the task
+  // exists, is INITIALIZING, RUNNING or PAUSED, is on that attempt and in that project.
+  // Unauthenticated for a malformed, forged or expired token; PermissionDenied when the attempt
+  // has ended (or the task is gone); Unavailable when the store is.
+  [[nodiscard]] absl::StatusOr<RelayClaims> VerifyRelayToken(const std::string& token);
 
   // The JWKS of the token-signing keys ({"keys":[...]}), for GET /attestation/v1/certs.
   [[nodiscard]] absl::StatusOr<nlohmann::json> Jwks();

@@ -220,6 +220,60 @@ void ReadScheduler(Reader& r, const YAML::Node& n, SchedulerConfig& c) {
   r.Integer(n, "scheduler", "poll_interval_ms", c.poll_interval_ms, 50, 60000);
 }
 
+void ReadBackends(Reader& r, const YAML::Node& n, BackendsConfig& c) {
+  if (!r.Map(n, "backends", {"default", "projects"})) return;
+  r.Str(n, "backends", "default", c.default_backend);
+  r.StrMap(n, "backends", "projects", c.projects);
+}
+
+void ReadSlurm(Reader& r, const YAML::Node& n, SlurmConfig& c) {
+  if (!r.Map(n, "slurm",
+             {"enabled",
+              "bin_dir",
+              "slurm_conf",
+              "command_timeout_seconds",
+              "poll_interval_ms",
+              "max_jobs",
+              "shared_dir",
+              "scratch_dir",
+              "node_program",
+              "jobcomp_file",
+              "partition",
+              "account",
+              "qos",
+              "partitions",
+              "accounts",
+              "default_time_minutes",
+              "max_time_minutes",
+              "lost_after_seconds",
+              "relay_url",
+              "relay_ca_bundle",
+              "job_env"})) {
+    return;
+  }
+  r.Bool(n, "slurm", "enabled", c.enabled);
+  r.Str(n, "slurm", "bin_dir", c.bin_dir);
+  r.Str(n, "slurm", "slurm_conf", c.slurm_conf);
+  r.Integer(n, "slurm", "command_timeout_seconds", c.command_timeout_seconds, 1, 600);
+  r.Integer(n, "slurm", "poll_interval_ms", c.poll_interval_ms, 100, 600000);
+  r.Integer(n, "slurm", "max_jobs", c.max_jobs, 1, 100000);
+  r.Str(n, "slurm", "shared_dir", c.shared_dir);
+  r.Str(n, "slurm", "scratch_dir", c.scratch_dir);
+  r.Str(n, "slurm", "node_program", c.node_program);
+  r.Str(n, "slurm", "jobcomp_file", c.jobcomp_file);
+  r.Str(n, "slurm", "partition", c.partition);
+  r.Str(n, "slurm", "account", c.account);
+  r.Str(n, "slurm", "qos", c.qos);
+  r.StrList(n, "slurm", "partitions", c.partitions);
+  r.StrList(n, "slurm", "accounts", c.accounts);
+  r.Integer(n, "slurm", "default_time_minutes", c.default_time_minutes, 1, 525600);
+  r.Integer(n, "slurm", "max_time_minutes", c.max_time_minutes, 1, 525600);
+  r.Integer(n, "slurm", "lost_after_seconds", c.lost_after_seconds, 5, 86400);
+  r.Str(n, "slurm", "relay_url", c.relay_url);
+  r.Str(n, "slurm", "relay_ca_bundle", c.relay_ca_bundle);
+  r.StrList(n, "slurm", "job_env", c.job_env);
+}
+
 void ReadLocal(Reader& r, const YAML::Node& n, LocalConfig& c) {
   if (!r.Map(n, "local",
              {"work_dir", "worker_path", "worker_user", "max_task_seconds", "default_disk_gb",
@@ -356,11 +410,12 @@ void ReadAuth(Reader& r, const YAML::Node& n, AuthConfig& c) {
 }
 
 void ReadEnclave(Reader& r, const YAML::Node& n, EnclaveConfig& c) {
-  if (!r.Map(n, "enclave",
-             {"enabled", "debug_workers", "allow_debug", "min_security_version",
-              "platform_key_file", "trusted_platform_keys", "master_key_file",
-              "reference_measurements", "token_issuer", "token_audience", "token_ttl_seconds",
-              "nonce_ttl_seconds", "signing_key_rotation_seconds", "seal_outputs"})) {
+  if (!r.Map(
+          n, "enclave",
+          {"enabled", "debug_workers", "allow_debug", "min_security_version", "platform_key_file",
+           "trusted_platform_keys", "master_key_file", "reference_measurements", "token_issuer",
+           "token_audience", "token_ttl_seconds", "nonce_ttl_seconds",
+           "signing_key_rotation_seconds", "relay_token_ttl_seconds", "seal_outputs"})) {
     return;
   }
   r.Bool(n, "enclave", "enabled", c.enabled);
@@ -377,6 +432,7 @@ void ReadEnclave(Reader& r, const YAML::Node& n, EnclaveConfig& c) {
   r.Integer(n, "enclave", "nonce_ttl_seconds", c.nonce_ttl_seconds, 1, 3600);
   r.Integer(n, "enclave", "signing_key_rotation_seconds", c.signing_key_rotation_seconds, 1,
             365 * 86400);
+  r.Integer(n, "enclave", "relay_token_ttl_seconds", c.relay_token_ttl_seconds, 60, 365 * 86400);
   r.Bool(n, "enclave", "seal_outputs", c.seal_outputs);
 }
 
@@ -422,6 +478,61 @@ void ValidateEnclave(const EnclaveConfig& e, std::vector<std::string>& errors) {
   }
   if (e.debug_workers && !e.enabled) {
     errors.push_back("enclave.debug_workers: needs enclave.enabled");
+  }
+}
+
+void ValidateBackends(const Config& c, std::vector<std::string>& errors) {
+  auto known = [&](const std::string& b) {
+    return b == "local" || (b == "slurm" && c.slurm.enabled);
+  };
+  if (!known(c.backends.default_backend)) {
+    errors.push_back(absl::StrCat("backends.default: '", c.backends.default_backend,
+                                  "' is not local or an enabled slurm"));
+  }
+  for (const auto& [project, b] : c.backends.projects) {
+    if (!known(b)) {
+      errors.push_back(absl::StrCat("backends.projects.", project, ": '", b,
+                                    "' is not local or an enabled slurm"));
+    }
+  }
+  const SlurmConfig& s = c.slurm;
+  if (s.default_time_minutes > s.max_time_minutes) {
+    errors.push_back("slurm.default_time_minutes: must not exceed max_time_minutes");
+  }
+  for (const auto& [key, path] :
+       {std::pair{"shared_dir", s.shared_dir}, std::pair{"scratch_dir", s.scratch_dir},
+        std::pair{"node_program", s.node_program}, std::pair{"bin_dir", s.bin_dir},
+        std::pair{"slurm_conf", s.slurm_conf}, std::pair{"jobcomp_file", s.jobcomp_file}}) {
+    if (!path.empty() && path.front() != '/') {
+      errors.push_back(absl::StrCat("slurm.", key, ": must be an absolute path"));
+    }
+  }
+  static const std::regex kName("^[A-Za-z0-9._-]{1,64}$");
+  for (const auto& [key, v] : {std::pair{"partition", s.partition}, std::pair{"account", s.account},
+                               std::pair{"qos", s.qos}}) {
+    if (!v.empty() && !std::regex_match(v, kName)) {
+      errors.push_back(absl::StrCat("slurm.", key, ": '", v, "' is not a SLURM name"));
+    }
+  }
+  for (const std::string& v : s.partitions) {
+    if (!std::regex_match(v, kName)) {
+      errors.push_back(absl::StrCat("slurm.partitions: '", v, "' is not a SLURM name"));
+    }
+  }
+  for (const std::string& v : s.accounts) {
+    if (!std::regex_match(v, kName)) {
+      errors.push_back(absl::StrCat("slurm.accounts: '", v, "' is not a SLURM name"));
+    }
+  }
+  static const std::regex kEnv("^[A-Za-z_][A-Za-z0-9_]*=.*$");
+  for (const std::string& e : s.job_env) {
+    if (!std::regex_match(e, kEnv)) {
+      errors.push_back(absl::StrCat("slurm.job_env: '", e, "' is not KEY=VALUE"));
+    }
+  }
+  if (!s.relay_url.empty() && s.relay_url.rfind("http://", 0) != 0 &&
+      s.relay_url.rfind("https://", 0) != 0) {
+    errors.push_back("slurm.relay_url: must be an http:// or https:// URL");
   }
 }
 
@@ -486,7 +597,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text) {
   if (root && !root.IsNull()) {
     if (r.Map(root, "",
               {"data_dir", "server", "database", "embedded", "scheduler", "local", "environments",
-               "storage", "service_info", "auth", "enclave", "log"})) {
+               "storage", "service_info", "auth", "enclave", "backends", "slurm", "log"})) {
       r.Str(root, "", "data_dir", c.data_dir);
       ReadServer(r, root["server"], c.server);
       ReadDatabase(r, root["database"], c.database);
@@ -498,6 +609,8 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text) {
       ReadServiceInfo(r, root["service_info"], c.service_info);
       ReadAuth(r, root["auth"], c.auth);
       ReadEnclave(r, root["enclave"], c.enclave);
+      ReadBackends(r, root["backends"], c.backends);
+      ReadSlurm(r, root["slurm"], c.slurm);
       ReadLog(r, root["log"], c.log);
     }
   }
@@ -651,6 +764,7 @@ absl::Status ValidateConfig(const Config& c) {
   }
   ValidateAuth(c, errors);
   ValidateEnclave(c.enclave, errors);
+  ValidateBackends(c, errors);
   if (!c.storage.s3.endpoint.empty() && c.storage.s3.endpoint.rfind("http://", 0) != 0 &&
       c.storage.s3.endpoint.rfind("https://", 0) != 0) {
     errors.push_back("storage.s3.endpoint: must start with http:// or https://");
@@ -787,7 +901,35 @@ std::string Config::Redacted() const {
   e << YAML::Key << "nonce_ttl_seconds" << YAML::Value << enclave.nonce_ttl_seconds;
   e << YAML::Key << "signing_key_rotation_seconds" << YAML::Value
     << enclave.signing_key_rotation_seconds;
+  e << YAML::Key << "relay_token_ttl_seconds" << YAML::Value << enclave.relay_token_ttl_seconds;
   e << YAML::Key << "seal_outputs" << YAML::Value << enclave.seal_outputs;
+  e << YAML::EndMap;
+  e << YAML::Key << "backends" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "default" << YAML::Value << backends.default_backend;
+  e << YAML::Key << "projects" << YAML::Value << YAML::Flow << backends.projects;
+  e << YAML::EndMap;
+  e << YAML::Key << "slurm" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "enabled" << YAML::Value << slurm.enabled;
+  e << YAML::Key << "bin_dir" << YAML::Value << slurm.bin_dir;
+  e << YAML::Key << "slurm_conf" << YAML::Value << slurm.slurm_conf;
+  e << YAML::Key << "command_timeout_seconds" << YAML::Value << slurm.command_timeout_seconds;
+  e << YAML::Key << "poll_interval_ms" << YAML::Value << slurm.poll_interval_ms;
+  e << YAML::Key << "max_jobs" << YAML::Value << slurm.max_jobs;
+  e << YAML::Key << "shared_dir" << YAML::Value << slurm.shared_dir;
+  e << YAML::Key << "scratch_dir" << YAML::Value << slurm.scratch_dir;
+  e << YAML::Key << "node_program" << YAML::Value << slurm.node_program;
+  e << YAML::Key << "jobcomp_file" << YAML::Value << slurm.jobcomp_file;
+  e << YAML::Key << "partition" << YAML::Value << slurm.partition;
+  e << YAML::Key << "account" << YAML::Value << slurm.account;
+  e << YAML::Key << "qos" << YAML::Value << slurm.qos;
+  e << YAML::Key << "partitions" << YAML::Value << YAML::Flow << slurm.partitions;
+  e << YAML::Key << "accounts" << YAML::Value << YAML::Flow << slurm.accounts;
+  e << YAML::Key << "default_time_minutes" << YAML::Value << slurm.default_time_minutes;
+  e << YAML::Key << "max_time_minutes" << YAML::Value << slurm.max_time_minutes;
+  e << YAML::Key << "lost_after_seconds" << YAML::Value << slurm.lost_after_seconds;
+  e << YAML::Key << "relay_url" << YAML::Value << slurm.relay_url;
+  e << YAML::Key << "relay_ca_bundle" << YAML::Value << slurm.relay_ca_bundle;
+  e << YAML::Key << "job_env" << YAML::Value << slurm.job_env.size();
   e << YAML::EndMap;
   e << YAML::Key << "log" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "level" << YAML::Value << log.level;

@@ -173,7 +173,42 @@ struct EnclaveConfig {
   int token_ttl_seconds = 300;
   int nonce_ttl_seconds = 60;
   int signing_key_rotation_seconds = 86400;  // a new token-signing key after this long
+  // Lifetime of a relay token (a SLURM job's credential for its attempt's attestation). Long,
+  // since a job may wait in the queue; a token is refused anyway once its attempt has ended.
+  int relay_token_ttl_seconds = 2592000;  // 30 days
   bool seal_outputs = true;  // outputs written to the zone are sealed to the project's key
+};
+
+// Where tasks run: "local" (a sandbox on this host) or "slurm". A task picks one with
+// resources.backend_parameters.backend; otherwise its project's default, else `default`.
+struct BackendsConfig {
+  std::string default_backend = "local";
+  std::map<std::string, std::string> projects;  // project -> its default backend
+};
+
+// The SLURM backend (executor/slurm/): tasks become batch jobs that run safeflow-node.
+struct SlurmConfig {
+  bool enabled = false;
+  std::string bin_dir;     // where sbatch, squeue, scontrol, scancel are; empty: PATH
+  std::string slurm_conf;  // exported as SLURM_CONF to the commands; empty: SLURM's default
+  int command_timeout_seconds = 15;  // every sbatch/squeue/scontrol/scancel call
+  int poll_interval_ms = 1000;       // one batched squeue per round
+  int max_jobs = 256;                // attempts this process keeps in SLURM at once
+  std::string shared_dir;   // job directories, the same path on every node; empty: <data_dir>/slurm
+  std::string scratch_dir;  // node-local scratch; empty: <data_dir>/slurm-scratch
+  std::string node_program;  // safeflow-node as the nodes see it; empty: beside safeflowd
+  std::string jobcomp_file;  // JobCompLoc of jobcomp/filetxt when readable here; empty: none
+  std::string partition;     // default partition; empty: SLURM's default
+  std::string account;       // default account (--account); empty: none
+  std::string qos;           // default QOS; empty: none
+  std::vector<std::string> partitions;  // partitions tasks may ask for; empty: only the default
+  std::vector<std::string> accounts;    // accounts tasks may ask for; empty: only the default
+  int default_time_minutes = 60;
+  int max_time_minutes = 1440;
+  int lost_after_seconds = 120;      // a job SLURM has no record of is failed after this long
+  std::string relay_url;             // safeflowd as nodes reach it; empty: http://<server.listen>
+  std::string relay_ca_bundle;       // CA file for an https relay_url
+  std::vector<std::string> job_env;  // "K=V" exported by every job script
 };
 
 struct LogConfig {
@@ -194,6 +229,8 @@ struct Config {
   ServiceInfoConfig service_info;
   AuthConfig auth;
   EnclaveConfig enclave;
+  BackendsConfig backends;
+  SlurmConfig slurm;
   LogConfig log;
 
   bool embedded_database() const { return database.url.empty(); }
