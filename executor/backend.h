@@ -1,7 +1,10 @@
-// executor/backend.h. A Backend runs TES task attempts somewhere (the local sandbox now; SLURM
-// later). The scheduler (service/scheduler/) claims work from the database and hands each
-// attempt to a backend; the backend reports progress through a TaskEventSink. Backends never
-// see the store. Implementations are safe to call from multiple threads.
+// executor/backend.h. A Backend runs TES task attempts somewhere: "local" (a sandbox on this
+// host, executor/local/) or "slurm" (a batch job, executor/slurm/). The scheduler
+// (service/scheduler/) claims work from the database and hands each attempt to a backend; the
+// backend reports progress through a TaskEventSink. Backends never see the store.
+// A durable backend's attempts outlive safeflowd (a SLURM job keeps running while safeflowd
+// restarts): the backend reports the job id it submitted, and a later safeflowd adopts the
+// attempt by that id instead of running it again. Implementations are thread-safe.
 #ifndef SAFEFLOW_EXECUTOR_BACKEND_H_
 #define SAFEFLOW_EXECUTOR_BACKEND_H_
 
@@ -22,6 +25,15 @@ struct TaskAttempt {
   std::string project;
   std::string backend;      // the backend the task was assigned to at submission
   schemas::tes::Task task;  // the validated task as submitted
+  // For Adopt: the job id the backend reported for this attempt (OnSubmitted); may be empty
+  // when safeflowd died between submitting and recording it.
+  std::string backend_job_id;
+};
+
+// Whether a backend can take and track work now (service-info, /readyz).
+struct BackendHealth {
+  bool ok = true;
+  std::string detail;  // why not, e.g. "slurmctld does not answer: ..."
 };
 
 // Receives a running attempt's progress. Called from backend threads; must be thread-safe and
@@ -37,6 +49,16 @@ class TaskEventSink {
   // for an attempt that was canceled through Backend::Cancel.
   virtual void OnFinished(const std::string& task_id, schemas::tes::State state,
                           const schemas::tes::TaskLog& log) = 0;
+  // A durable backend submitted the attempt as `job_id`; returns once that is stored with the
+  // task (an error is logged by the backend, which goes on: adoption can still find the job
+  // by its name).
+  [[nodiscard]] virtual absl::Status OnSubmitted(const std::string& task_id,
+                                                 const std::string& job_id) = 0;
+  // The attempt was suspended (state PAUSED) for `reason`; OnRunning resumes it.
+  virtual void OnPaused(const std::string& task_id, const std::string& reason) = 0;
+  // A durable backend's job of a canceled attempt is gone (the batch system confirmed the
+  // cancel, or the job had already ended): nothing of the attempt runs any more.
+  virtual void OnJobClosed(const std::string& task_id) = 0;
 };
 
 class Backend {
@@ -50,8 +72,22 @@ class Backend {
   // Ids of the attempts running now.
   virtual std::vector<std::string> Running() const = 0;
   // Kills every running attempt and waits for their threads; no sink calls after it returns.
+  // A durable backend stops tracking instead and leaves its jobs running.
   virtual void Shutdown() = 0;
+
+  // Whether attempts outlive this process (see the top of this file).
+  virtual bool Durable() const { return false; }
+  // Resumes tracking an attempt started earlier, by this or a dead safeflowd, reporting to
+  // `sink` as Start does. attempt.backend_job_id may be empty: the backend then looks the job
+  // up by its name. NotFound when the backend has no trace of the attempt (it never started
+  // and may be run again); Unavailable when it cannot tell now (try again later).
+  [[nodiscard]] virtual absl::Status Adopt(TaskAttempt attempt, TaskEventSink& sink);
+  virtual BackendHealth Health() const { return {}; }
 };
+
+inline absl::Status Backend::Adopt(TaskAttempt attempt, TaskEventSink& /*sink*/) {
+  return absl::UnimplementedError("backend " + name() + " cannot adopt task " + attempt.task_id);
+}
 
 }  // namespace safeflow::executor
 

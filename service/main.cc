@@ -8,14 +8,17 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <signal.h>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <unistd.h>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -25,6 +28,7 @@
 
 #include "executor/env.h"
 #include "executor/local/local_backend.h"
+#include "executor/slurm/slurm_backend.h"
 #include "executor/transfer/transfer.h"
 #include "executor/users.h"
 #include "schemas/migrations.h"
@@ -161,23 +165,102 @@ executor::transfer::TransferConfig MakeTransferConfig(const StorageConfig& s) {
   return t;
 }
 
-// safeflow-worker: local.worker_path, else beside this binary, else in the build tree's
-// executor/ folder, else on PATH.
-std::string FindWorker(const LocalConfig& local) {
-  if (!local.worker_path.empty()) return local.worker_path;
+// A SafeFlow program (safeflow-worker, safeflow-node): beside this binary, else in the build
+// tree's executor/ folder, else /usr/lib/safeflow, else on PATH.
+std::string FindProgram(const std::string& name) {
   std::error_code ec;
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
   for (const std::filesystem::path& candidate :
-       {self.parent_path() / "safeflow-worker",
-        self.parent_path().parent_path() / "executor" / "safeflow-worker",
-        std::filesystem::path("/usr/lib/safeflow/safeflow-worker")}) {
+       {self.parent_path() / name, self.parent_path().parent_path() / "executor" / name,
+        std::filesystem::path("/usr/lib/safeflow") / name}) {
     if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
   }
   for (const char* dir : {"/usr/local/bin", "/usr/bin"}) {
-    const std::string p = std::string(dir) + "/safeflow-worker";
+    const std::string p = std::string(dir) + "/" + name;
     if (::access(p.c_str(), X_OK) == 0) return p;
   }
-  return "safeflow-worker (not found)";
+  return name + " (not found)";
+}
+
+// safeflow-worker: local.worker_path, else found as FindProgram does.
+std::string FindWorker(const LocalConfig& local) {
+  if (!local.worker_path.empty()) return local.worker_path;
+  return FindProgram("safeflow-worker");
+}
+
+// The SLURM backend's settings: the node runs attempts as the local backend would.
+executor::SlurmBackendConfig SlurmBackendSettings(const Config& config,
+                                                  const executor::LocalBackendConfig& local,
+                                                  EnclaveAuthority* authority) {
+  const SlurmConfig& s = config.slurm;
+  executor::SlurmBackendConfig c;
+  c.bin_dir = s.bin_dir;
+  if (!s.slurm_conf.empty()) c.command_env.push_back("SLURM_CONF=" + s.slurm_conf);
+  c.command_timeout = std::chrono::seconds(s.command_timeout_seconds);
+  c.poll_interval = std::chrono::milliseconds(s.poll_interval_ms);
+  c.shared_dir = s.shared_dir.empty() ? config.data_dir + "/slurm" : s.shared_dir;
+  c.scratch_dir = s.scratch_dir.empty() ? config.data_dir + "/slurm-scratch" : s.scratch_dir;
+  c.node_program = s.node_program.empty() ? FindProgram("safeflow-node") : s.node_program;
+  c.jobcomp_file = s.jobcomp_file;
+  c.partition = s.partition;
+  c.account = s.account;
+  c.qos = s.qos;
+  c.default_time_minutes = s.default_time_minutes;
+  c.max_time_minutes = s.max_time_minutes;
+  c.lost_after = std::chrono::seconds(s.lost_after_seconds);
+  c.worker_path = local.worker_path;
+  if (local.run_as) c.run_as_user = local.run_as->name;
+  c.images = local.images;
+  c.default_disk_gb = local.default_disk_gb;
+  c.default_ram_gb = local.default_ram_gb;
+  c.log_tail_bytes = local.log_tail_bytes;
+  c.keep_task_dirs = local.keep_task_dirs;
+  c.transfer = local.transfer;
+  c.worker_env = local.extra_env;
+  c.job_env = s.job_env;
+  // A sanitizer build of safeflow-node needs the same options as ours.
+  for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}) {
+    if (const char* v = std::getenv(name)) c.job_env.push_back(absl::StrCat(name, "=", v));
+  }
+  if (authority != nullptr) {
+    c.authority = authority;
+    c.platform_key_file = config.enclave.platform_key_file.empty()
+                              ? config.data_dir + "/enclave/platform.pem"
+                              : config.enclave.platform_key_file;
+    c.debug_workers = config.enclave.debug_workers;
+    c.seal_outputs = config.enclave.seal_outputs;
+    c.relay_ca_bundle = s.relay_ca_bundle;
+  }
+  return c;
+}
+
+// The values a task may give the SLURM backend's parameters.
+std::vector<std::string> CheckSlurmParameters(const SlurmConfig& s,
+                                              const std::map<std::string, std::string>& params) {
+  std::vector<std::string> problems;
+  auto allowed = [](const std::vector<std::string>& list, const std::string& def,
+                    const std::string& v) {
+    return v == def || std::find(list.begin(), list.end(), v) != list.end();
+  };
+  for (const auto& [k, v] : params) {
+    const std::string where = "resources.backend_parameters." + k;
+    if (k == "partition" && !allowed(s.partitions, s.partition, v)) {
+      problems.push_back(absl::StrCat(where, ": partition '", v, "' is not allowed (allowed: ",
+                                      absl::StrJoin(s.partitions, ", "), ")"));
+    } else if (k == "account" && !allowed(s.accounts, s.account, v)) {
+      problems.push_back(absl::StrCat(where, ": account '", v, "' is not allowed (allowed: ",
+                                      absl::StrJoin(s.accounts, ", "), ")"));
+    } else if (k == "qos" && v != s.qos) {
+      problems.push_back(absl::StrCat(where, ": qos '", v, "' is not allowed"));
+    } else if (k == "time_minutes") {
+      int m = 0;
+      if (!absl::SimpleAtoi(v, &m) || m < 1 || m > s.max_time_minutes) {
+        problems.push_back(absl::StrCat(
+            where, ": '", v, "' is not a whole number of minutes from 1 to ", s.max_time_minutes));
+      }
+    }
+  }
+  return problems;
 }
 
 absl::StatusOr<executor::LocalBackendConfig> LocalBackendSettings(
@@ -418,7 +501,8 @@ int Run(int argc, char** argv) {
         dead_instances->size());
   }
 
-  // Execution: the local sandbox backend and the scheduler that feeds it.
+  // Execution: the local sandbox backend, the SLURM backend, and the scheduler that feeds them.
+  std::string relay_address;  // host:port we listen on, once the server runs
   const executor::transfer::TransferConfig transfer_config = MakeTransferConfig(config.storage);
   store::TaskStore task_store(*store);
   store::AuditStore audit_store(*store);
@@ -447,6 +531,24 @@ int Run(int argc, char** argv) {
     Log().warn(
         "enclave emulation is disabled (enclave.enabled: false): workers are not "
         "attested, sealed inputs are refused and outputs are written in the clear");
+  }
+  std::unique_ptr<executor::Backend> slurm;
+  if (config.slurm.enabled) {
+    executor::SlurmBackendConfig sc =
+        SlurmBackendSettings(config, *local_settings, enclave.authority.get());
+    Log().info("slurm backend: node program {}, job directories {}, SLURM_CONF {}", sc.node_program,
+               sc.shared_dir,
+               config.slurm.slurm_conf.empty() ? "(default)" : config.slurm.slurm_conf);
+    sc.relay_url = [&config, &relay_address]() {
+      return config.slurm.relay_url.empty() ? "http://" + relay_address : config.slurm.relay_url;
+    };
+    absl::StatusOr<std::unique_ptr<executor::Backend>> made =
+        executor::NewSlurmBackend(std::move(sc));
+    if (!made.ok()) {
+      Log().error("slurm backend: {}", made.status().message());
+      return 1;
+    }
+    slurm = std::move(*made);
   }
   absl::StatusOr<std::unique_ptr<executor::Backend>> local =
       executor::NewLocalBackend(*std::move(local_settings));
@@ -479,8 +581,10 @@ int Run(int argc, char** argv) {
   metrics.AddGauge("safeflow_db_pool_connections", "Database connections by state.",
                    "state=\"open\"", [&store] { return static_cast<double>(store->Usage().open); });
 
-  Scheduler scheduler(task_store, {{"local", local->get()}}, config.scheduler, instance_id, dsn,
-                      *dead_instances);
+  std::map<std::string, BackendSlot> backends = {
+      {"local", {local->get(), config.scheduler.max_concurrent_tasks}}};
+  if (slurm) backends["slurm"] = {slurm.get(), config.slurm.max_jobs};
+  Scheduler scheduler(task_store, backends, config.scheduler, instance_id, dsn, *dead_instances);
   metrics.AddGauge("safeflow_tasks_running", "Task attempts running in this process.", "",
                    [&scheduler] { return static_cast<double>(scheduler.running()); });
 
@@ -496,7 +600,38 @@ int Run(int argc, char** argv) {
   tes_options.cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   tes_options.attestation =
       enclave.authority ? enclave.authority->Describe() : nlohmann::json{{"enabled", false}};
-  if (absl::Status s = RegisterHealthRoutes(server, *store, metrics); !s.ok()) {
+  tes_options.default_backend = config.backends.default_backend;
+  tes_options.project_backends = config.backends.projects;
+  if (slurm) {
+    const std::set<std::string>& p = executor::SlurmTaskParameters();
+    tes_options.backends["slurm"] = std::vector<std::string>(p.begin(), p.end());
+    tes_options.check_backend_parameters["slurm"] =
+        [&config](const std::map<std::string, std::string>& params) {
+          return CheckSlurmParameters(config.slurm, params);
+        };
+  }
+  tes_options.backends_info = [&scheduler, &config, backend_params = tes_options.backends]() {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& [name, h] : scheduler.Health()) {
+      nlohmann::json b = {
+          {"name", name},
+          {"status", h.ok ? "ok" : "degraded"},
+          {"default", name == config.backends.default_backend},
+          {"backend_parameters",
+           backend_params.count(name) ? backend_params.at(name) : std::vector<std::string>{}}};
+      if (!h.ok) b["detail"] = h.detail;
+      std::vector<std::string> projects;
+      for (const auto& [project, backend] : config.backends.projects) {
+        if (backend == name) projects.push_back(project);
+      }
+      b["default_for_projects"] = projects;
+      out.push_back(std::move(b));
+    }
+    return out;
+  };
+  if (absl::Status s = RegisterHealthRoutes(server, *store, metrics,
+                                            [&scheduler] { return scheduler.Health(); });
+      !s.ok()) {
     Log().error("routes: {}", s.message());
     return 1;
   }
@@ -537,6 +672,7 @@ int Run(int argc, char** argv) {
                                                ? absl::StrCat("[", server.host(), "]")
                                                : server.host(),
                                            ":", server.port());
+  relay_address = address;
   const std::string addr_file = absl::StrCat(config.data_dir, "/safeflowd.addr");
   if (absl::Status s = WriteFileAtomically(addr_file, address + "\n"); !s.ok()) {
     Log().warn("{}", s.message());

@@ -1,13 +1,6 @@
-// executor/local/local_backend.h. Runs TES task attempts on this host, each in its own
-// bubblewrap sandbox (executor/sandbox/) running safeflow-worker (executor/worker/):
-//   1. stage inputs outside the sandbox (content, file://, http(s)://, s3:// through
-//      executor/transfer/) into <work_dir>/<task>.<attempt>/inbox, owned by the worker user;
-//   2. start the sandbox: the approved environment read-only, each input bound read-only at its
-//      path, sized tmpfs for /tmp and every top-level directory the task uses, limits from
-//      resources (cpu_cores -> CPU affinity, ram_gb -> RLIMIT_AS, disk_gb -> tmpfs size), no
-//      network, seccomp, an unprivileged user; the worker's events arrive on a pipe;
-//   3. after the executors, upload the outputs the worker copied to the outbox;
-//   4. report RUNNING, progress and the end through the TaskEventSink.
+// executor/local/local_backend.h. Runs TES task attempts on this host, each on its own thread
+// and in its own bubblewrap sandbox running safeflow-worker; what one attempt goes through is
+// in executor/local/attempt_runner.h.
 // Enclave mode (enclave.platform and enclave.authority set): the worker binary is loaded into
 // a sealed memfd, measured (mr_enclave = image + sandbox policy, executor/attestation/) and
 // executed from that memfd; the worker attests through this backend, which relays its

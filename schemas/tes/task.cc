@@ -267,4 +267,12 @@ absl::StatusOr<Task> FromStoredJson(const json& j) {
   }
 }
 
+absl::StatusOr<TaskLog> TaskLogFromStoredJson(const json& j) {
+  if (!j.is_object()) return absl::InvalidArgumentError("stored task log: must be an object");
+  absl::StatusOr<Task> t = FromStoredJson(json{{"logs", json::array({j})}});
+  if (!t.ok()) return t.status();
+  if (t->logs.size() != 1) return absl::InvalidArgumentError("stored task log: missing");
+  return std::move(t->logs.front());
+}
+
 }  // namespace safeflow::schemas::tes

@@ -166,6 +166,8 @@ struct Task {
 // type, an unknown state or type name, or an out-of-range int32 is InvalidArgument naming the
 // first such field ("stored task: logs[0].logs[1].exit_code: must be an integer").
 [[nodiscard]] absl::StatusOr<Task> FromStoredJson(const nlohmann::json& j);
+// One TaskLog as ToJson(log) wrote it, read with FromStoredJson's rules.
+[[nodiscard]] absl::StatusOr<TaskLog> TaskLogFromStoredJson(const nlohmann::json& j);
 
 }  // namespace safeflow::schemas::tes
 

@@ -93,15 +93,19 @@ std::string ProjectOf(const tes::Task& task, const Principal& caller) {
   return it == task.tags.end() || it->second.empty() ? caller.DefaultProject() : it->second;
 }
 
-std::string BackendOf(const tes::Task& task, const TesApiOptions& options) {
+std::string BackendOf(const tes::Task& task, const std::string& project,
+                      const TesApiOptions& options) {
   if (task.resources) {
     auto it = task.resources->backend_parameters.find("backend");
     if (it != task.resources->backend_parameters.end()) return it->second;
   }
+  auto p = options.project_backends.find(project);
+  if (p != options.project_backends.end()) return p->second;
   return options.default_backend;
 }
 
-absl::Status AdmitTask(const tes::Task& task, const Config& config, const TesApiOptions& options) {
+absl::Status AdmitTask(const tes::Task& task, const std::string& project, const Config& config,
+                       const TesApiOptions& options) {
   std::vector<std::string> problems;
   bool only_permission = true;
   auto problem = [&](std::string p, bool permission = false) {
@@ -160,7 +164,7 @@ absl::Status AdmitTask(const tes::Task& task, const Config& config, const TesApi
       problem(absl::StrCat("volumes[", i, "]: ", why));
     }
   }
-  const std::string backend = BackendOf(task, options);
+  const std::string backend = BackendOf(task, project, options);
   auto backend_it = options.backends.find(backend);
   if (backend_it == options.backends.end()) {
     std::vector<std::string> names;
@@ -171,7 +175,7 @@ absl::Status AdmitTask(const tes::Task& task, const Config& config, const TesApi
   if (task.resources) {
     const tes::Resources& r = *task.resources;
     const int max_cpus = config.local.max_cpu_cores > 0 ? config.local.max_cpu_cores : options.cpus;
-    if (r.cpu_cores && *r.cpu_cores > max_cpus) {
+    if (backend == "local" && r.cpu_cores && *r.cpu_cores > max_cpus) {
       problem(
           absl::StrCat("resources.cpu_cores: ", *r.cpu_cores, " exceeds the limit of ", max_cpus));
     }
@@ -182,6 +186,10 @@ absl::Status AdmitTask(const tes::Task& task, const Config& config, const TesApi
     if (r.disk_gb && *r.disk_gb > config.local.max_disk_gb) {
       problem(absl::StrCat("resources.disk_gb: ", *r.disk_gb, " exceeds the limit of ",
                            config.local.max_disk_gb));
+    }
+    if (auto check = options.check_backend_parameters.find(backend);
+        check != options.check_backend_parameters.end() && check->second) {
+      for (std::string& p : check->second(r.backend_parameters)) problem(std::move(p));
     }
     if (r.backend_parameters_strict.value_or(false) && backend_it != options.backends.end()) {
       std::set<std::string> allowed(backend_it->second.begin(), backend_it->second.end());
@@ -227,6 +235,7 @@ json TesServiceInfo(const Config& config, const TesApiOptions& options) {
        json(std::vector<std::string>(params.begin(), params.end()))},
       {"safeflow_attestation", options.attestation},
   };
+  if (options.backends_info) info["safeflow_backends"] = options.backends_info();
   if (!si.documentation_url.empty()) info["documentationUrl"] = si.documentation_url;
   return info;
 }
@@ -247,9 +256,11 @@ absl::Status RegisterTesRoutes(HttpServer& server, store::TaskStore& tasks,
       return ErrorResponse(400, "request body must be a JSON object (a tesTask)");
     tes::ParseResult parsed = tes::ParseCreateTask(body, limits);
     if (!parsed.task) return ErrorResponse(400, tes::FormatErrors(parsed.errors));
-    if (absl::Status s = AdmitTask(*parsed.task, config, *opts); !s.ok()) return ErrorResponse(s);
     const Principal& who = *req.principal;
     const std::string project = ProjectOf(*parsed.task, who);
+    if (absl::Status s = AdmitTask(*parsed.task, project, config, *opts); !s.ok()) {
+      return ErrorResponse(s);
+    }
     if (project.empty() || !who.InProject(project)) {
       store::AuditEntry denied = AuditOf(req, "task.create", "denied");
       denied.project = project;
@@ -259,7 +270,7 @@ absl::Status RegisterTesRoutes(HttpServer& server, store::TaskStore& tasks,
           403, project.empty() ? std::string("you are not a member of any project")
                                : absl::StrCat("you are not a member of project '", project, "'"));
     }
-    store::NewTask t{*parsed.task, project, who.subject, BackendOf(*parsed.task, *opts)};
+    store::NewTask t{*parsed.task, project, who.subject, BackendOf(*parsed.task, project, *opts)};
     absl::StatusOr<std::string> id = tasks.Create(t, AuditOf(req, "task.create"));
     if (!id.ok()) {
       Log().error("request_id={} creating task: {}", req.request_id, id.status().message());

@@ -29,6 +29,13 @@ struct TesApiOptions {
   // Backends that can run tasks, by name, with the backend_parameters each accepts.
   std::map<std::string, std::vector<std::string>> backends = {{"local", {}}};
   std::string default_backend = "local";
+  std::map<std::string, std::string> project_backends;  // a project's default backend
+  // Checks the values of a backend's parameters; returns one problem per bad value.
+  std::map<std::string,
+           std::function<std::vector<std::string>(const std::map<std::string, std::string>&)>>
+      check_backend_parameters;
+  // service-info "safeflow_backends": each backend's parameters and health.
+  std::function<nlohmann::json()> backends_info;
   std::string started_at;  // RFC 3339, for service-info createdAt/updatedAt
   int cpus = 1;            // this host's CPUs: the cpu_cores limit when local.max_cpu_cores is 0
   // The attestation policy shown in service-info (never key material).
@@ -40,11 +47,13 @@ struct TesApiOptions {
 // configured limits; URLs allowed by the storage rules; backend_parameters known when strict.
 // Returns every problem at once (InvalidArgument, or PermissionDenied when the only problems
 // are storage permissions).
-[[nodiscard]] absl::Status AdmitTask(const schemas::tes::Task& task, const Config& config,
-                                     const TesApiOptions& options);
+[[nodiscard]] absl::Status AdmitTask(const schemas::tes::Task& task, const std::string& project,
+                                     const Config& config, const TesApiOptions& options);
 
-// The backend a task runs on: backend_parameters["backend"], else the default.
-std::string BackendOf(const schemas::tes::Task& task, const TesApiOptions& options);
+// The backend a task runs on: backend_parameters["backend"], else its project's default, else
+// the default.
+std::string BackendOf(const schemas::tes::Task& task, const std::string& project,
+                      const TesApiOptions& options);
 
 // The project a task belongs to: its "project" tag, else the caller's default project.
 std::string ProjectOf(const schemas::tes::Task& task, const Principal& caller);

@@ -245,38 +245,61 @@ absl::StatusOr<tes::State> TaskStore::Cancel(const std::string& id, const Projec
   return tes::ParseState(*state).value_or(tes::State::kUnknown);
 }
 
-absl::StatusOr<std::vector<executor::TaskAttempt>> TaskStore::Claim(const std::string& instance,
-                                                                    int limit, int lease_seconds) {
+namespace {
+
+std::string QuotedArray(pqxx::transaction_base& tx, const std::vector<std::string>& v,
+                        const char* type) {
+  std::vector<std::string> quoted;
+  quoted.reserve(v.size());
+  for (const std::string& x : v) quoted.push_back(tx.quote(x));
+  return absl::StrCat("ARRAY[", absl::StrJoin(quoted, ","), "]::", type, "[]");
+}
+
+// The attempt in a row of (id, attempts, project, spec, backend, backend_job_id).
+absl::StatusOr<executor::TaskAttempt> AttemptOf(const pqxx::row& row) {
+  json spec = json::parse(row[3].as<std::string>(), nullptr, false);
+  absl::StatusOr<tes::Task> task = tes::FromStoredJson(spec);
+  if (!task.ok()) return task.status();
+  task->id = row[0].as<std::string>();
+  return executor::TaskAttempt{
+      row[0].as<std::string>(), row[1].as<int>(),
+      row[2].as<std::string>(), row[4].as<std::string>(),
+      *std::move(task),         row[5].is_null() ? std::string() : row[5].as<std::string>()};
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<executor::TaskAttempt>> TaskStore::Claim(
+    const std::string& instance, const std::map<std::string, int>& limits, int lease_seconds) {
   std::vector<executor::TaskAttempt> out;
-  if (limit <= 0) return out;
   absl::Status inner;
   absl::Status s = store_.pool().Run([&](pqxx::connection& c) {
     out.clear();
     pqxx::work tx(c);
-    pqxx::result r = tx.exec_params(
-        "WITH picked AS (SELECT id FROM tasks WHERE state = 'QUEUED' "
-        "  ORDER BY creation_time, id LIMIT $2 FOR UPDATE SKIP LOCKED) "
-        "UPDATE tasks t SET state = 'INITIALIZING', claimed_by = $1::uuid, "
-        "  lease_expires = clock_timestamp() + $3 * interval '1 second', "
-        "  attempts = t.attempts + 1, updated_at = clock_timestamp(), "
-        "  logs = t.logs || jsonb_build_array(jsonb_build_object('logs', '[]'::jsonb, "
-        "    'outputs', '[]'::jsonb, 'start_time', to_char(clock_timestamp() AT TIME ZONE 'UTC', "
-        "    'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))) "
-        "FROM picked WHERE t.id = picked.id "
-        "RETURNING t.id, t.attempts, t.project, t.spec::text, t.backend",
-        instance, limit, lease_seconds);
-    for (const pqxx::row& row : r) {
-      json spec = json::parse(row[3].as<std::string>(), nullptr, false);
-      absl::StatusOr<tes::Task> task = tes::FromStoredJson(spec);
-      if (!task.ok()) {
-        inner = task.status();
-        return;  // rolls back: nothing claimed
+    for (const auto& [backend, limit] : limits) {
+      if (limit <= 0) continue;
+      pqxx::result r = tx.exec_params(
+          "WITH picked AS (SELECT id FROM tasks WHERE state = 'QUEUED' AND backend = $4 "
+          "  ORDER BY creation_time, id LIMIT $2 FOR UPDATE SKIP LOCKED) "
+          "UPDATE tasks t SET state = 'INITIALIZING', claimed_by = $1::uuid, "
+          "  lease_expires = clock_timestamp() + $3 * interval '1 second', "
+          "  attempts = t.attempts + 1, updated_at = clock_timestamp(), "
+          "  backend_job_id = NULL, backend_job_open = false, "
+          "  logs = t.logs || jsonb_build_array(jsonb_build_object('logs', '[]'::jsonb, "
+          "    'outputs', '[]'::jsonb, 'start_time', to_char(clock_timestamp() AT TIME ZONE 'UTC', "
+          "    'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))) "
+          "FROM picked WHERE t.id = picked.id "
+          "RETURNING t.id, t.attempts, t.project, t.spec::text, t.backend, t.backend_job_id",
+          instance, limit, lease_seconds, backend);
+      for (const pqxx::row& row : r) {
+        absl::StatusOr<executor::TaskAttempt> a = AttemptOf(row);
+        if (!a.ok()) {
+          inner = a.status();
+          return;  // rolls back: nothing claimed
+        }
+        a->task.state = tes::State::kInitializing;
+        out.push_back(*std::move(a));
       }
-      task->id = row[0].as<std::string>();
-      task->state = tes::State::kInitializing;
-      out.push_back(executor::TaskAttempt{row[0].as<std::string>(), row[1].as<int>(),
-                                          row[2].as<std::string>(), row[4].as<std::string>(),
-                                          *std::move(task)});
     }
     tx.commit();
   });
@@ -287,12 +310,99 @@ absl::StatusOr<std::vector<executor::TaskAttempt>> TaskStore::Claim(const std::s
   return out;
 }
 
+absl::Status TaskStore::RecordJob(const std::string& id, const std::string& instance,
+                                  const std::string& job_id) {
+  return store_.pool().Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params(
+        "UPDATE tasks SET backend_job_id = $3, backend_job_open = true, "
+        "updated_at = clock_timestamp() WHERE id = $1 AND claimed_by = $2::uuid",
+        id, instance, job_id);
+    tx.commit();
+  });
+}
+
+absl::Status TaskStore::CloseJob(const std::string& id) {
+  return store_.pool().Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params("UPDATE tasks SET backend_job_open = false WHERE id = $1", id);
+    tx.commit();
+  });
+}
+
+absl::Status TaskStore::MarkPaused(const std::string& id, const std::string& instance,
+                                   const std::string& reason) {
+  return store_.pool().Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params(
+        "UPDATE tasks SET state = 'PAUSED', logs = task_log_note(logs, $3), "
+        "updated_at = clock_timestamp() "
+        "WHERE id = $1 AND claimed_by = $2::uuid AND state IN ('INITIALIZING', 'RUNNING')",
+        id, instance, reason);
+    tx.commit();
+  });
+}
+
+absl::StatusOr<std::vector<TaskStore::Adoption>> TaskStore::AdoptOrphans(
+    const std::string& instance, const std::vector<std::string>& durable_backends,
+    const std::vector<std::string>& dead_instances, int lease_seconds) {
+  std::vector<Adoption> out;
+  if (durable_backends.empty()) return out;
+  absl::Status inner;
+  absl::Status s = store_.pool().Run([&](pqxx::connection& c) {
+    out.clear();
+    pqxx::work tx(c);
+    const std::string dead = QuotedArray(tx, dead_instances, "uuid");
+    // An owner is gone when it is one of `dead_instances` or stopped cleanly (it left its jobs
+    // running for the next safeflowd).
+    const std::string owner_gone =
+        absl::StrCat("(claimed_by IS NULL OR claimed_by = ANY(", dead,
+                     ") OR claimed_by IN (SELECT id FROM instances WHERE stopped_at IS NOT NULL))");
+    pqxx::result r = tx.exec(absl::StrCat(
+        "WITH picked AS (SELECT id FROM tasks WHERE backend = ANY(",
+        QuotedArray(tx, durable_backends, "text"), ") AND claimed_by IS DISTINCT FROM ",
+        tx.quote(instance),
+        "::uuid AND ("
+        "  (state IN ('INITIALIZING', 'RUNNING', 'PAUSED') AND (lease_expires < clock_timestamp() "
+        "     OR lease_expires IS NULL OR ",
+        owner_gone,
+        ")) "
+        "  OR (state = 'CANCELED' AND backend_job_open AND ",
+        owner_gone,
+        ")) "
+        "  FOR UPDATE SKIP LOCKED) "
+        "UPDATE tasks t SET claimed_by = ",
+        tx.quote(instance),
+        "::uuid, "
+        "  lease_expires = CASE WHEN t.state = 'CANCELED' THEN NULL "
+        "    ELSE clock_timestamp() + ",
+        lease_seconds,
+        " * interval '1 second' END, "
+        "  updated_at = clock_timestamp() "
+        "FROM picked WHERE t.id = picked.id "
+        "RETURNING t.id, t.attempts, t.project, t.spec::text, t.backend, t.backend_job_id, "
+        "  t.state"));
+    for (const pqxx::row& row : r) {
+      absl::StatusOr<executor::TaskAttempt> a = AttemptOf(row);
+      if (!a.ok()) {
+        inner = a.status();
+        return;
+      }
+      out.push_back(Adoption{*std::move(a), row[6].as<std::string>() == "CANCELED"});
+    }
+    tx.commit();
+  });
+  if (!s.ok()) return s;
+  if (!inner.ok()) return inner;
+  return out;
+}
+
 absl::Status TaskStore::RenewLeases(const std::string& instance, int lease_seconds) {
   return store_.pool().Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
     tx.exec_params(
         "UPDATE tasks SET lease_expires = clock_timestamp() + $2 * interval '1 second' "
-        "WHERE claimed_by = $1::uuid AND state IN ('INITIALIZING', 'RUNNING')",
+        "WHERE claimed_by = $1::uuid AND state IN ('INITIALIZING', 'RUNNING', 'PAUSED')",
         instance, lease_seconds);
     tx.commit();
   });
@@ -303,7 +413,7 @@ absl::Status TaskStore::MarkRunning(const std::string& id, const std::string& in
     pqxx::work tx(c);
     tx.exec_params(
         "UPDATE tasks SET state = 'RUNNING', updated_at = clock_timestamp() "
-        "WHERE id = $1 AND claimed_by = $2::uuid AND state = 'INITIALIZING'",
+        "WHERE id = $1 AND claimed_by = $2::uuid AND state IN ('INITIALIZING', 'PAUSED')",
         id, instance);
     tx.commit();
   });
@@ -316,7 +426,7 @@ absl::Status TaskStore::UpdateLog(const std::string& id, const std::string& inst
     tx.exec_params(
         "UPDATE tasks SET logs = jsonb_set(logs, ARRAY['-1'], $3::jsonb), "
         "updated_at = clock_timestamp() WHERE id = $1 AND claimed_by = $2::uuid "
-        "AND state IN ('INITIALIZING', 'RUNNING') AND jsonb_array_length(logs) > 0",
+        "AND state IN ('INITIALIZING', 'RUNNING', 'PAUSED') AND jsonb_array_length(logs) > 0",
         id, instance, Dump(tes::ToJson(log)));
     tx.commit();
   });
@@ -330,8 +440,10 @@ absl::Status TaskStore::Finish(const std::string& id, const std::string& instanc
     pqxx::result r = tx.exec_params(
         "UPDATE tasks SET state = $3, logs = CASE WHEN jsonb_array_length(logs) > 0 "
         "  THEN jsonb_set(logs, ARRAY['-1'], $4::jsonb) ELSE jsonb_build_array($4::jsonb) END, "
-        "  claimed_by = NULL, lease_expires = NULL, updated_at = clock_timestamp() "
-        "WHERE id = $1 AND claimed_by = $2::uuid AND state IN ('INITIALIZING', 'RUNNING') "
+        "  claimed_by = NULL, lease_expires = NULL, backend_job_open = false, "
+        "  updated_at = clock_timestamp() "
+        "WHERE id = $1 AND claimed_by = $2::uuid AND state IN ('INITIALIZING', 'RUNNING', "
+        "'PAUSED') "
         "RETURNING id",
         id, instance, std::string(tes::StateName(state)), Dump(tes::ToJson(log)));
     updated = !r.empty();
@@ -352,22 +464,25 @@ absl::Status TaskStore::Requeue(const std::string& id, const std::string& instan
     tx.exec_params(
         "UPDATE tasks SET state = 'QUEUED', claimed_by = NULL, lease_expires = NULL, "
         "  attempts = GREATEST(attempts - 1, 0), logs = task_log_note(logs, $3), "
-        "  updated_at = clock_timestamp() "
-        "WHERE id = $1 AND claimed_by = $2::uuid AND state IN ('INITIALIZING', 'RUNNING')",
+        "  backend_job_id = NULL, backend_job_open = false, updated_at = clock_timestamp() "
+        "WHERE id = $1 AND claimed_by = $2::uuid AND state IN ('INITIALIZING', 'RUNNING', "
+        "'PAUSED')",
         id, instance, reason);
     tx.commit();
   });
 }
 
 absl::StatusOr<int> TaskStore::ReclaimOrphans(const std::vector<std::string>& dead_instances,
-                                              const std::string& policy, int max_attempts) {
+                                              const std::string& policy, int max_attempts,
+                                              const std::vector<std::string>& durable_backends) {
   int handled = 0;
   absl::Status s = store_.pool().Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
     std::vector<std::string> quoted;
     for (const std::string& d : dead_instances) quoted.push_back(tx.quote(d));
     const std::string orphaned = absl::StrCat(
-        "state IN ('INITIALIZING', 'RUNNING') AND (lease_expires < clock_timestamp()",
+        "NOT (backend = ANY(", QuotedArray(tx, durable_backends, "text"), ")) AND ",
+        "state IN ('INITIALIZING', 'RUNNING', 'PAUSED') AND (lease_expires < clock_timestamp()",
         quoted.empty()
             ? ""
             : absl::StrCat(" OR claimed_by = ANY(ARRAY[", absl::StrJoin(quoted, ","), "]::uuid[])"),

@@ -79,10 +79,31 @@ class TaskStore {
                                                            AuditEntry audit);
 
   // --- scheduler side ---
-  // Claims up to `limit` QUEUED tasks for `instance` (oldest first), marks them INITIALIZING,
-  // opens a new attempt log, and returns them.
+  // Claims QUEUED tasks for `instance` (oldest first), up to limits[backend] for each backend
+  // named in `limits` (tasks of other backends stay queued), marks them INITIALIZING, opens a
+  // new attempt log, and returns them.
   [[nodiscard]] absl::StatusOr<std::vector<executor::TaskAttempt>> Claim(
-      const std::string& instance, int limit, int lease_seconds);
+      const std::string& instance, const std::map<std::string, int>& limits, int lease_seconds);
+  // Records the batch job of a claimed attempt (durable backends) and marks it open.
+  [[nodiscard]] absl::Status RecordJob(const std::string& id, const std::string& instance,
+                                       const std::string& job_id);
+  // The job of a canceled attempt is gone: no longer open.
+  [[nodiscard]] absl::Status CloseJob(const std::string& id);
+  // RUNNING or INITIALIZING -> PAUSED, noting `reason` in the attempt's system_logs.
+  [[nodiscard]] absl::Status MarkPaused(const std::string& id, const std::string& instance,
+                                        const std::string& reason);
+
+  // An attempt of a durable backend that this instance now owns (see AdoptOrphans).
+  struct Adoption {
+    executor::TaskAttempt attempt;  // with backend_job_id
+    bool canceled = false;          // the task was canceled; its job may still run
+  };
+  // Takes over the attempts of `durable_backends` whose owner is gone: live ones whose lease
+  // expired or whose owner is in `dead_instances`, stopped or unknown, and canceled ones whose
+  // job is still open and whose owner is gone. Claims them for `instance` (lease renewed).
+  [[nodiscard]] absl::StatusOr<std::vector<Adoption>> AdoptOrphans(
+      const std::string& instance, const std::vector<std::string>& durable_backends,
+      const std::vector<std::string>& dead_instances, int lease_seconds);
   [[nodiscard]] absl::Status RenewLeases(const std::string& instance, int lease_seconds);
   [[nodiscard]] absl::Status MarkRunning(const std::string& id, const std::string& instance);
   [[nodiscard]] absl::Status UpdateLog(const std::string& id, const std::string& instance,
@@ -97,8 +118,10 @@ class TaskStore {
   // Tasks whose lease expired, or that are claimed by one of `dead_instances`: requeued (while
   // attempts < max_attempts and policy is "requeue") or failed with SYSTEM_ERROR. Returns how
   // many were handled.
-  [[nodiscard]] absl::StatusOr<int> ReclaimOrphans(const std::vector<std::string>& dead_instances,
-                                                   const std::string& policy, int max_attempts);
+  // Tasks of `durable_backends` are left alone (AdoptOrphans takes them).
+  [[nodiscard]] absl::StatusOr<int> ReclaimOrphans(
+      const std::vector<std::string>& dead_instances, const std::string& policy, int max_attempts,
+      const std::vector<std::string>& durable_backends);
   // Which of `ids` have been canceled (so their work must be killed).
   [[nodiscard]] absl::StatusOr<std::vector<std::string>> CanceledAmong(
       const std::vector<std::string>& ids);
