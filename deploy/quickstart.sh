@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # SafeFlow quickstart: installs the Debian packages, builds (Release), makes a local PKI and a
 # development OIDC issuer, starts safeflowd (embedded PostgreSQL, plain HTTP on loopback) behind
-# nginx (HTTPS and mutual TLS on the public port), then runs the demo over HTTPS: who am I (with
-# a bearer token and with a client certificate), a TES task run in a sandbox, its result.
+# nginx (HTTPS and mutual TLS on the public port) and a one-host SLURM cluster, then runs the
+# demo over HTTPS: who am I (with a bearer token and with a client certificate), a data owner's
+# sealed dataset, an attested TES task over it in a local sandbox, the same analysis as a SLURM
+# job, and their results.
 #   ./deploy/quickstart.sh          install, build, (re)start, demo
-#   ./deploy/quickstart.sh stop     stop nginx, safeflowd and its PostgreSQL
+#   ./deploy/quickstart.sh stop     stop nginx, safeflowd and its PostgreSQL, SLURM
 # Environment: SAFEFLOW_PORT (HTTPS, default 8443), SAFEFLOW_INTERNAL_PORT (safeflowd's loopback
 # port, default 8080), SAFEFLOW_STATE_DIR (default /var/lib/safeflow-quickstart as root, else
-# ./var/quickstart).
+# ./var/quickstart), SAFEFLOW_SLURMCTLD_PORT / SAFEFLOW_SLURMD_PORT (default 6827 / 6828, away
+# from a cluster of your own on 6817 / 6818).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -23,6 +26,7 @@ logfile=$state/safeflowd.log
 
 stop_all() {
   "$root/deploy/lib/nginx.sh" stop "$state/nginx" >/dev/null 2>&1 || true
+  if [ -d "$state/slurm" ]; then "$root/deploy/slurm/cluster.sh" stop "$state/slurm" >/dev/null 2>&1 || true; fi
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     local pid
     pid=$(cat "$pidfile")
@@ -56,6 +60,18 @@ chmod 0711 "$state"
   --clients "alice pipeline" >/dev/null
 if [ ! -f "$state/issuer/private.pem" ]; then "$cli" dev-issuer init "$state/issuer" >/dev/null; fi
 
+# --- a one-host SLURM cluster (munged, slurmctld, slurmd; no systemd) ---------------------------
+# SLURM's daemons need root; without it the SLURM part of the demo is skipped.
+slurm_conf=""
+if [ "$(id -u)" = 0 ]; then
+  echo "quickstart: starting a one-host SLURM cluster in $state/slurm"
+  slurm_line=$(SAFEFLOW_SLURMCTLD_PORT=${SAFEFLOW_SLURMCTLD_PORT:-6827} \
+    SAFEFLOW_SLURMD_PORT=${SAFEFLOW_SLURMD_PORT:-6828} "$root/deploy/slurm/cluster.sh" start "$state/slurm")
+  slurm_conf=${slurm_line#SLURM_CONF=}
+else
+  echo "quickstart: not root: no SLURM cluster (the SLURM part of the demo is skipped)"
+fi
+
 # --- safeflowd ----------------------------------------------------------------------------------
 cat >"$state/safeflowd.yaml" <<YAML
 # Written by deploy/quickstart.sh. Every key: deploy/config/safeflowd.example.yaml.
@@ -82,6 +98,12 @@ environments:
 storage:
   input_roots: [$state/inputs]
   output_roots: [$state/results]
+slurm:
+  enabled: $([ -n "$slurm_conf" ] && echo true || echo false)
+  slurm_conf: ${slurm_conf:-/etc/slurm/slurm.conf}
+  jobcomp_file: $state/slurm/jobcomp.log
+  partitions: [debug, batch]
+  default_time_minutes: 10
 YAML
 echo "quickstart: starting safeflowd on 127.0.0.1:$internal_port (state in $state)"
 setsid nohup "$build/service/safeflowd" --config "$state/safeflowd.yaml" \
@@ -105,6 +127,23 @@ url=$("$root/deploy/lib/nginx.sh" start "$state/nginx" --listen "127.0.0.1:$port
 ca=$state/pki/ca.pem
 token=$("$cli" dev-issuer token "$state/issuer" --sub alice --roles researcher --projects demo)
 api() { curl -sS --fail-with-body --cacert "$ca" -H "Authorization: Bearer $token" "$@"; }
+# Submits the TES task JSON $1, sets $id, waits (up to 60 s) until it ends; exits unless COMPLETE.
+run_task() {
+  id=$(api -H 'Content-Type: application/json' -d "$1" "$url/ga4gh/tes/v1/tasks" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  echo "task $id"
+  local state_now=""
+  for _ in $(seq 1 300); do
+    state_now=$(api "$url/ga4gh/tes/v1/tasks/$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
+    case "$state_now" in COMPLETE | EXECUTOR_ERROR | SYSTEM_ERROR | CANCELED) break ;; esac
+    sleep 0.2
+  done
+  echo "state: $state_now"
+  if [ "$state_now" != COMPLETE ]; then
+    api "$url/ga4gh/tes/v1/tasks/$id?view=FULL" >&2
+    exit 1
+  fi
+}
 
 echo
 echo "== who am I (bearer token from the development issuer) =="
@@ -148,20 +187,7 @@ JSON
 )
 echo
 echo "== submit a TES task over the sealed dataset (HTTPS, bearer token) =="
-id=$(api -H 'Content-Type: application/json' -d "$task" "$url/ga4gh/tes/v1/tasks" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-echo "task $id"
-state_now=""
-for _ in $(seq 1 150); do
-  state_now=$(api "$url/ga4gh/tes/v1/tasks/$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
-  case "$state_now" in COMPLETE | EXECUTOR_ERROR | SYSTEM_ERROR | CANCELED) break ;; esac
-  sleep 0.2
-done
-echo "state: $state_now"
-if [ "$state_now" != COMPLETE ]; then
-  api "$url/ga4gh/tes/v1/tasks/$id?view=FULL" >&2
-  exit 1
-fi
+run_task "$task"
 api "$url/ga4gh/tes/v1/tasks/$id?view=FULL" | python3 -c '
 import json, sys
 t = json.load(sys.stdin)
@@ -173,11 +199,47 @@ print("== the executor saw the decrypted data inside the enclave (stdout) ==")
 print(log["logs"][0]["stdout"], end="")'
 echo "== the result is sealed to project demo's outputs key ($result) =="
 head -c 8 "$result" | od -An -c
+
+# --- the same analysis as a SLURM job ------------------------------------------------------------
+if [ -n "$slurm_conf" ]; then
+slurm_result=$state/results/cohort-summary-slurm.txt.sealed
+rm -f "$slurm_result"
+slurm_task=$(printf '%s' "$task" | python3 -c '
+import json, sys
+t = json.load(sys.stdin)
+t["name"] = "quickstart-cohort-summary-slurm"
+t["outputs"][0]["url"] = "file://" + sys.argv[1]
+t["resources"]["backend_parameters"] = {"backend": "slurm", "partition": "batch", "time_minutes": "5"}
+print(json.dumps(t))' "$slurm_result")
+echo
+echo "== the same task on SLURM (backend_parameters: backend slurm, partition batch) =="
+run_task "$slurm_task"
+api "$url/ga4gh/tes/v1/tasks/$id?view=FULL" | python3 -c '
+import json, sys
+t = json.load(sys.stdin)
+log = t["logs"][-1]
+m = log["metadata"]
+print("SLURM job %s on node %s (%s), attestation %s" % (m.get("slurm_job_id"), m.get("node"),
+      m.get("slurm_job_name"), m.get("attestation")))
+for line in log["system_logs"]:
+    if line.startswith("SLURM") or line.startswith("enclave"):
+        print(" ", line)
+print(log["logs"][0]["stdout"], end="")'
+echo "(SLURM's record: $(SLURM_CONF=$slurm_conf scontrol --oneliner show job "$(api "$url/ga4gh/tes/v1/tasks/$id?view=FULL" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["logs"][-1]["metadata"]["slurm_job_id"])')" |
+  tr ' ' '\n' | grep -E '^(JobState|Partition|ExitCode)=' | tr '\n' ' '))"
+echo "== service-info: backends =="
+api "$url/ga4gh/tes/v1/service-info" | python3 -c '
+import json, sys
+for b in json.load(sys.stdin)["safeflow_backends"]:
+    print("  %-6s %-8s parameters: %s" % (b["name"], b["status"], ", ".join(b["backend_parameters"]) or "-"))'
+fi
 echo
 echo "== SafeFlow is up =="
 echo "HTTPS:        $url   (CA: $ca)"
 echo "Token:        $cli dev-issuer token $state/issuer --sub alice --roles researcher --projects demo"
 echo "Try:          curl --cacert $ca -H \"Authorization: Bearer \$TOKEN\" $url/ga4gh/tes/v1/tasks"
 echo "Client certs: $state/pki/clients/ (pipeline is a researcher in project demo)"
-echo "Logs:         $logfile, $state/nginx/"
+echo "SLURM:        SLURM_CONF=$slurm_conf squeue --states=all"
+echo "Logs:         $logfile, $state/nginx/, $state/slurm/log/"
 echo "Stop:         ./deploy/quickstart.sh stop"

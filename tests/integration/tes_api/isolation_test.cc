@@ -114,9 +114,17 @@ TEST_F(IsolationTest, HostFilesAreNotVisible) {
 }
 
 TEST_F(IsolationTest, AnotherTasksFilesAndProcessesAreNotVisible) {
-  const std::string a = tes().CreateOk(
-      BashTask("mkdir -p /work && echo private > /work/secret.txt && exec sleep 3737"));
+  // Task a writes its secret into its own writable /work (its workdir) and keeps running.
+  json secret = BashTask("echo private > /work/secret.txt && exec sleep 3737");
+  secret["executors"][0]["workdir"] = "/work";
+  const std::string a = tes().CreateOk(secret);
   tes().WaitFor(a, {"RUNNING"});
+  ASSERT_TRUE(Eventually(
+      [] {
+        std::string out;
+        return RunProgram({"/usr/bin/pgrep", "-f", "sleep 3737"}, out) == 0;
+      },
+      std::chrono::seconds(20)));
   json b = BashTask(
       "ls /work/secret.txt 2>/dev/null && echo FOUND; "
       "find / -xdev -name secret.txt 2>/dev/null | grep -q . && echo FOUND2; "
@@ -125,6 +133,7 @@ TEST_F(IsolationTest, AnotherTasksFilesAndProcessesAreNotVisible) {
   json full = tes().WaitFor(tes().CreateOk(b));
   ASSERT_EQ(full["state"], "COMPLETE") << full.dump(2);
   EXPECT_EQ(full["logs"][0]["logs"][0]["stdout"], "checked\n");
+  EXPECT_EQ(tes().GetJson(a)["state"], "RUNNING") << "task a must still hold its secret";
   ASSERT_EQ(tes().Cancel(a).status, 200);
 }
 
