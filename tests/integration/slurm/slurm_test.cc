@@ -74,12 +74,12 @@ class SlurmTest : public ::testing::Test {
     if (::geteuid() != 0) SAFEFLOW_SKIP_OR_FAIL("the SLURM tests run as root");
   }
 
-  // A safeflowd whose default backend is SLURM.
-  void StartServer(const std::string& extra = "") {
+  // A safeflowd whose default backend is SLURM (unless `backends` says otherwise).
+  void StartServer(const std::string& extra = "",
+                   const std::string& backends = "backends:\n  default: slurm\n") {
     ASSERT_TRUE(server_.Start(
-        "backends:\n  default: slurm\n"
-        "slurm:\n  enabled: true\n  slurm_conf: " +
-        Env("SLURM_CONF") + "\n  jobcomp_file: " + Env("SAFEFLOW_TEST_SLURM_DIR") +
+        backends + "slurm:\n  enabled: true\n  slurm_conf: " + Env("SLURM_CONF") +
+        "\n  jobcomp_file: " + Env("SAFEFLOW_TEST_SLURM_DIR") +
         "/jobcomp.log\n  poll_interval_ms: 250\n  command_timeout_seconds: 10\n"
         "  partitions: [debug, batch]\n  default_time_minutes: 10\n  max_time_minutes: 60\n" +
         extra))
@@ -172,6 +172,30 @@ TEST_F(SlurmTest, BackendParametersAreCheckedAndChooseTheJob) {
   const json l = server_.client->WaitFor(local_id, kEnded, 60s);
   EXPECT_EQ(l["state"], "COMPLETE");
   EXPECT_EQ(l["logs"].back()["metadata"]["backend"], "local");
+}
+
+TEST_F(SlurmTest, AProjectsDefaultBackendIsUsedWhenTheTaskNamesNone) {
+  StartServer("", "backends:\n  default: local\n  projects:\n    hpc: slurm\n");
+  json on_hpc = BashTask("echo hpc");
+  on_hpc["tags"] = {{"project", "hpc"}};
+  json elsewhere = BashTask("echo elsewhere");
+  elsewhere["tags"] = {{"project", "other"}};
+  const std::string a = server_.client->CreateOk(on_hpc);
+  const std::string b = server_.client->CreateOk(elsewhere);
+  const json fa = server_.client->WaitFor(a, kEnded, 120s);
+  const json fb = server_.client->WaitFor(b, kEnded, 120s);
+  ASSERT_EQ(fa["state"], "COMPLETE") << fa.dump(2);
+  ASSERT_EQ(fb["state"], "COMPLETE") << fb.dump(2);
+  EXPECT_EQ(fa["logs"].back()["metadata"]["backend"], "slurm");
+  EXPECT_FALSE(JobIdOf(fa).empty());
+  EXPECT_EQ(fb["logs"].back()["metadata"]["backend"], "local");
+  const json info = json::parse(server_.client->ServiceInfo().body);
+  for (const json& backend : info["safeflow_backends"]) {
+    if (backend["name"] == "slurm") {
+      EXPECT_EQ(backend["default_for_projects"], json::array({"hpc"})) << info.dump(2);
+      EXPECT_EQ(backend["default"], false);
+    }
+  }
 }
 
 TEST_F(SlurmTest, TimeLimitEndsTheTaskWithTheReason) {
