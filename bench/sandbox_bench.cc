@@ -22,6 +22,8 @@
 #include "executor/users.h"
 #include "executor/worker/protocol.h"
 
+#include "bench/ratio_reporter.h"
+
 namespace {
 
 using safeflow::executor::SandboxPolicy;
@@ -123,36 +125,11 @@ void BM_WorkerTask(benchmark::State& state) {
 }
 BENCHMARK(BM_WorkerTask)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// Prints each benchmark's ratio to the bare-bwrap reference after the table.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& r : runs) {
-      if (r.run_type == Run::RT_Iteration && !r.error_occurred) {
-        times_[r.benchmark_name()] = r.GetAdjustedRealTime();
-      }
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-  void Finalize() override {
-    ConsoleReporter::Finalize();
-    auto ref = times_.find("BM_BareBwrap/real_time");
-    if (ref == times_.end() || ref->second <= 0) return;
-    std::printf("\nratios to bare bwrap (%.2f ms per sandbox):\n", ref->second);
-    for (const auto& [name, t] : times_) {
-      std::printf("  %-32s %.2f ms  x%.2f\n", name.c_str(), t, t / ref->second);
-    }
-  }
-
- private:
-  std::map<std::string, double> times_;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  RatioReporter reporter;
+  safeflow::bench::RatioReporter reporter("BM_BareBwrap/real_time", "bare bwrap");
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
   return 0;

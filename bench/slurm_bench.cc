@@ -23,6 +23,8 @@
 #include "tests/testing/process.h"
 #include "tests/testing/tes_client.h"
 
+#include "bench/ratio_reporter.h"
+
 namespace {
 
 using nlohmann::json;
@@ -119,31 +121,6 @@ void BM_SafeflowSlurm(benchmark::State& state) {
 }
 BENCHMARK(BM_SafeflowSlurm)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(8);
 
-// Prints each benchmark's ratio to the bare-sbatch reference after the table.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& r : runs) {
-      if (r.run_type == Run::RT_Iteration && !r.error_occurred) {
-        times_[r.benchmark_name()] = r.GetAdjustedRealTime();
-      }
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-  void Finalize() override {
-    ConsoleReporter::Finalize();
-    auto ref = times_.find("BM_BareSbatch/iterations:8/real_time");
-    if (ref == times_.end() || ref->second <= 0) return;
-    std::printf("\nratios to bare sbatch -> COMPLETED (%.1f ms per job):\n", ref->second);
-    for (const auto& [name, t] : times_) {
-      std::printf("  %-44s %.1f ms  x%.2f\n", name.c_str(), t, t / ref->second);
-    }
-  }
-
- private:
-  std::map<std::string, double> times_;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -152,7 +129,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_slurm: set SLURM_CONF to a running cluster's slurm.conf\n");
     return 2;
   }
-  RatioReporter reporter;
+  safeflow::bench::RatioReporter reporter("BM_BareSbatch/iterations:8/real_time",
+                                          "bare sbatch -> COMPLETED");
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
   return 0;

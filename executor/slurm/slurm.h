@@ -1,8 +1,8 @@
 // executor/slurm/slurm.h. The pure part of the SLURM backend, in Funnel's shape: the argv of
 // each command (sbatch, squeue, scontrol, scancel), parsers for their output and for the
 // jobcomp/filetxt log, the table of SLURM job states with the TES state each one means, and
-// the batch script template. No I/O here: the backend runs the argv with hpc::RunCommand and
-// hands the output to the parsers. Every function is pure and safe to call from any thread.
+// the batch script template. No I/O here: the backend runs the argv through Env (executor/env.h)
+// and hands the output to the parsers. Every function is pure and safe to call from any thread.
 //
 // Formats are those of SLURM 22.05 (Debian 12); real outputs, and what they show (states
 // reached, exit codes, the behaviour with unknown ids and with slurmctld down), are in

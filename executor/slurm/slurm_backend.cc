@@ -18,7 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
-#include "executor/hpc/command.h"
+#include "executor/env.h"
 #include "executor/hpc/node_job.h"
 #include "executor/log.h"
 #include "executor/sandbox/unique_fd.h"
@@ -97,7 +97,8 @@ tes::TaskLog Compose(const Job& job, const tes::TaskLog& node_log,
 
 class SlurmBackend final : public Backend {
  public:
-  explicit SlurmBackend(SlurmBackendConfig config) : config_(std::move(config)) {
+  explicit SlurmBackend(SlurmBackendConfig config)
+      : config_(std::move(config)), env_(config_.env != nullptr ? *config_.env : DefaultEnv()) {
     thread_ = std::thread([this] { Loop(); });
   }
   ~SlurmBackend() override { Shutdown(); }
@@ -228,8 +229,27 @@ class SlurmBackend final : public Backend {
     return config_.bin_dir.empty() ? std::string(name) : absl::StrCat(config_.bin_dir, "/", name);
   }
 
-  absl::StatusOr<hpc::CommandResult> Command(const std::vector<std::string>& argv) {
-    return hpc::RunCommand(argv, config_.command_timeout, config_.command_env);
+  // Runs a SLURM command through Env (every external command has a timeout there). A timeout
+  // is DeadlineExceeded; a non-zero exit is not an error here (exit_code, 128 + signal).
+  absl::StatusOr<CommandResult> Command(const std::vector<std::string>& argv) {
+    executor::Command c;
+    c.argv = argv;
+    if (!config_.command_env.empty()) {
+      std::vector<std::string> env;
+      for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+      env.insert(env.end(), config_.command_env.begin(), config_.command_env.end());
+      c.env = std::move(env);
+    }
+    c.timeout = config_.command_timeout;
+    c.output_limit = 8u << 20;  // squeue for every job of this process
+    absl::StatusOr<CommandResult> r = env_.Run(c);
+    if (!r.ok()) return r.status();
+    if (r->timed_out) {
+      return absl::DeadlineExceededError(absl::StrCat(argv.front(), " did not finish within ",
+                                                      config_.command_timeout.count(), " ms"));
+    }
+    if (r->term_signal != 0) r->exit_code = 128 + r->term_signal;
+    return r;
   }
 
   void SetHealth(bool ok, std::string detail) {
@@ -246,7 +266,7 @@ class SlurmBackend final : public Backend {
   }
 
   // A command's failure as a status: Unavailable when slurmctld cannot be reached.
-  static absl::Status Failure(const std::string& what, const hpc::CommandResult& r) {
+  static absl::Status Failure(const std::string& what, const CommandResult& r) {
     const std::string text = r.err.empty() ? r.out : r.err;
     const std::string msg = absl::StrCat(what, " exited with ", r.exit_code, ": ", Bounded(text));
     if (slurm::IsControllerUnreachableMessage(text)) return absl::UnavailableError(msg);
@@ -370,7 +390,7 @@ class SlurmBackend final : public Backend {
     if (!opts.ok()) return opts.status();
     absl::StatusOr<std::vector<std::string>> argv = slurm::SbatchArgv(Bin("sbatch"), *opts);
     if (!argv.ok()) return argv.status();
-    absl::StatusOr<hpc::CommandResult> r = Command(*argv);
+    absl::StatusOr<CommandResult> r = Command(*argv);
     if (!r.ok()) return r.status();
     if (r->exit_code != 0) return Failure("sbatch", *r);
     absl::StatusOr<std::string> id = slurm::ParseJobId(r->out);
@@ -424,7 +444,7 @@ class SlurmBackend final : public Backend {
 
   // Health when nothing is tracked: `scontrol ping`.
   void Probe() {
-    absl::StatusOr<hpc::CommandResult> r = Command({Bin("scontrol"), "ping"});
+    absl::StatusOr<CommandResult> r = Command({Bin("scontrol"), "ping"});
     if (!r.ok()) {
       SetHealth(false, absl::StrCat("scontrol ping: ", r.status().message()));
     } else if (r->exit_code != 0 || r->out.find("is UP") == std::string::npos) {
@@ -478,7 +498,7 @@ class SlurmBackend final : public Backend {
     bool controller_ok = true;
     std::map<std::string, slurm::JobInfo> states;
     if (!ids.empty()) {
-      absl::StatusOr<hpc::CommandResult> r = Command(slurm::SqueueArgv(Bin("squeue"), ids));
+      absl::StatusOr<CommandResult> r = Command(slurm::SqueueArgv(Bin("squeue"), ids));
       if (!r.ok()) {
         controller_ok = false;
         SetHealth(false, absl::StrCat("squeue: ", r.status().message()));
@@ -523,7 +543,7 @@ class SlurmBackend final : public Backend {
     if (!controller_ok) return;
     if (job.job_id.empty()) {
       // Submitted or not? Look for the name before closing.
-      absl::StatusOr<hpc::CommandResult> r =
+      absl::StatusOr<CommandResult> r =
           Command(slurm::SqueueByNameArgv(Bin("squeue"), job.job_name));
       if (!r.ok() || r->exit_code != 0) return;
       absl::StatusOr<std::vector<slurm::JobInfo>> found = slurm::ParseSqueue(r->out);
@@ -536,7 +556,7 @@ class SlurmBackend final : public Backend {
       }
       job.job_id = found->front().job_id;
     }
-    absl::StatusOr<hpc::CommandResult> r = Command(slurm::ScancelArgv(Bin("scancel"), job.job_id));
+    absl::StatusOr<CommandResult> r = Command(slurm::ScancelArgv(Bin("scancel"), job.job_id));
     if (!r.ok()) {
       Log().warn("task={} scancel {}: {} (will retry)", job.attempt.task_id, job.job_id,
                  r.status().message());
@@ -555,8 +575,7 @@ class SlurmBackend final : public Backend {
 
   void HandleSubmit(Job& job) {
     // Did an earlier sbatch (or a dead safeflowd's) reach slurmctld?
-    absl::StatusOr<hpc::CommandResult> r =
-        Command(slurm::SqueueByNameArgv(Bin("squeue"), job.job_name));
+    absl::StatusOr<CommandResult> r = Command(slurm::SqueueByNameArgv(Bin("squeue"), job.job_name));
     if (!r.ok() || r->exit_code != 0) return;  // try again next round
     absl::StatusOr<std::vector<slurm::JobInfo>> found = slurm::ParseSqueue(r->out);
     if (!found.ok()) return;
@@ -691,7 +710,7 @@ class SlurmBackend final : public Backend {
     // The job ended and the node left no result (ReadEvents ran after squeue answered).
     if (ReadEvents(job)) return;
     slurm::JobInfo detail = *info;
-    absl::StatusOr<hpc::CommandResult> r =
+    absl::StatusOr<CommandResult> r =
         Command(slurm::ScontrolShowJobArgv(Bin("scontrol"), job.job_id));
     if (r.ok() && r->exit_code == 0) {
       absl::StatusOr<slurm::JobInfo> d = slurm::ParseScontrolShowJob(r->out);
@@ -720,6 +739,7 @@ class SlurmBackend final : public Backend {
   }
 
   const SlurmBackendConfig config_;
+  Env& env_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, std::shared_ptr<Job>> jobs_;  // guarded by mu_

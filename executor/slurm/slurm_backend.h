@@ -35,6 +35,7 @@
 
 #include "executor/attestation/authority.h"
 #include "executor/backend.h"
+#include "executor/env.h"
 #include "executor/transfer/transfer.h"
 
 namespace safeflow::executor {
@@ -43,6 +44,7 @@ struct SlurmBackendConfig {
   // SLURM client commands: bin_dir/sbatch etc.; empty bin_dir: looked up in PATH.
   std::string bin_dir;
   std::vector<std::string> command_env;  // e.g. "SLURM_CONF=/etc/slurm/slurm.conf"
+  Env* env = nullptr;                    // runs the commands; null: DefaultEnv()
   std::chrono::milliseconds command_timeout{15000};
   std::chrono::milliseconds poll_interval{1000};
   // Job directories live here; it must be the same path on the nodes (a shared filesystem).

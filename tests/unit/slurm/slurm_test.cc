@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -17,7 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-#include "executor/hpc/command.h"
+#include "executor/env.h"
 #include "tests/testing/status_matchers.h"
 
 namespace safeflow::executor::slurm {
@@ -565,7 +566,9 @@ class RenderJobScriptShellTest : public ::testing::Test {
     dir_ = tmpl;
   }
   void TearDown() override {
-    ASSERT_THAT(hpc::RunCommand({"rm", "-rf", dir_}, std::chrono::seconds(10)), IsOk());
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+    ASSERT_FALSE(ec) << ec.message();
   }
   std::string dir_;
 };
@@ -589,13 +592,12 @@ TEST_F(RenderJobScriptShellTest, PassesShSyntaxCheckAndRunsTheNodeProgram) {
   const std::string script_path = dir_ + "/job.sh";
   std::ofstream(script_path) << *script;
 
-  absl::StatusOr<hpc::CommandResult> check =
-      hpc::RunCommand({"sh", "-n", script_path}, std::chrono::seconds(10));
+  absl::StatusOr<CommandResult> check =
+      DefaultEnv().Run(Command{.argv = {"sh", "-n", script_path}});
   ASSERT_THAT(check, IsOk());
   EXPECT_EQ(check->exit_code, 0) << check->err;
 
-  absl::StatusOr<hpc::CommandResult> run =
-      hpc::RunCommand({"sh", script_path}, std::chrono::seconds(10));
+  absl::StatusOr<CommandResult> run = DefaultEnv().Run(Command{.argv = {"sh", script_path}});
   ASSERT_THAT(run, IsOk());
   EXPECT_EQ(run->exit_code, 0) << run->err;
   EXPECT_EQ(run->out, "run|--job|" + s.job_file + "|it's $HOME `id` \\n||line1\nline2|");
