@@ -340,13 +340,7 @@ absl::Status RegisterAuthRoutes(HttpServer& server, store::AuthStore& auth,
     return JsonOk(out);
   };
 
-  struct R {
-    const char* method;
-    const char* path;
-    Handler handler;
-    Access access;
-  };
-  const std::vector<R> routes = {
+  return server.HandleAll({
       {"GET", "/auth/v1/whoami", whoami, Access::Read({})},
       {"POST", "/auth/v1/access-keys", create_key, Access::Write({})},
       {"POST", "/auth/v1/access-keys/{id}:revoke", revoke_key, Access::Write({})},
@@ -360,14 +354,7 @@ absl::Status RegisterAuthRoutes(HttpServer& server, store::AuthStore& auth,
        Access::Write(admins)},
       {"GET", "/admin/v1/audit", query_audit, Access::Read(auditors)},
       {"GET", "/admin/v1/audit/verify", verify_audit, Access::Read(auditors)},
-  };
-  for (const R& r : routes) {
-    if (absl::Status s = server.Handle(r.method, r.path, r.handler, Dispatch::kPool, r.access);
-        !s.ok()) {
-      return s;
-    }
-  }
-  return absl::OkStatus();
+  });
 }
 
 }  // namespace safeflow::service

@@ -407,13 +407,7 @@ absl::Status RegisterEnclaveRoutes(HttpServer& server, EnclaveAuthority& authori
   };
 
   (void)audit;
-  struct R {
-    const char* method;
-    const char* path;
-    Handler handler;
-    Access access;
-  };
-  const std::vector<R> routes = {
+  return server.HandleAll({
       {"GET", "/attestation/v1/certs", certs, Access::Public()},
       {"POST", "/attestation/v1/nonce", nonce, Access::Write({})},
       {"POST", "/attestation/v1/attest", attest, Access::Write({})},
@@ -427,14 +421,7 @@ absl::Status RegisterEnclaveRoutes(HttpServer& server, EnclaveAuthority& authori
       {"GET", "/data/v1/datasets/{id}", get, Access::Read(readers)},
       {"POST", "/data/v1/datasets/{id}:revoke", revoke, Access::Write(owners)},
       {"GET", "/data/v1/projects/{project}/outputs-key", outputs_key, Access::Read(readers)},
-  };
-  for (const R& r : routes) {
-    if (absl::Status s = server.Handle(r.method, r.path, r.handler, Dispatch::kPool, r.access);
-        !s.ok()) {
-      return s;
-    }
-  }
-  return absl::OkStatus();
+  });
 }
 
 }  // namespace safeflow::service

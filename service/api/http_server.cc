@@ -429,6 +429,16 @@ absl::Status HttpServer::Handle(std::string method, std::string pattern, Handler
                                   dispatch, std::move(access)});
 }
 
+absl::Status HttpServer::HandleAll(const std::vector<PooledRoute>& routes) {
+  for (const PooledRoute& r : routes) {
+    if (absl::Status s = Handle(r.method, r.pattern, r.handler, Dispatch::kPool, r.access);
+        !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
 void HttpServer::SetAuthenticator(const AuthChain* auth) { state_->auth = auth; }
 
 void HttpServer::SetDeniedHook(DeniedHook hook) { state_->denied_hook = std::move(hook); }

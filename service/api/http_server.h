@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -29,6 +30,16 @@ class HttpServer {
   [[nodiscard]] absl::Status Handle(std::string method, std::string pattern, Handler handler,
                                     Dispatch dispatch = Dispatch::kInline,
                                     Access access = Access::Public());
+
+  // A route table entry for HandleAll: every entry runs on the handler pool.
+  struct PooledRoute {
+    const char* method;
+    const char* pattern;
+    Handler handler;
+    Access access;
+  };
+  // Registers each route of `routes` (Dispatch::kPool); the first error stops it.
+  [[nodiscard]] absl::Status HandleAll(const std::vector<PooledRoute>& routes);
 
   // The authentication for non-public routes (must outlive the server). Without one, every
   // non-public route answers 401.
