@@ -226,6 +226,20 @@ void ReadBackends(Reader& r, const YAML::Node& n, BackendsConfig& c) {
   r.StrMap(n, "backends", "projects", c.projects);
 }
 
+void ReadRegistry(Reader& r, const YAML::Node& n, RegistryConfig& c) {
+  if (!r.Map(n, "registry", {"required_approvals"})) return;
+  r.Integer(n, "registry", "required_approvals", c.required_approvals, 1, 2);
+}
+
+void ReadWes(Reader& r, const YAML::Node& n, WesConfig& c) {
+  if (!r.Map(n, "wes", {"engine_path", "outputs_dir", "public_url", "max_params_bytes"})) return;
+  r.Str(n, "wes", "engine_path", c.engine_path);
+  r.Str(n, "wes", "outputs_dir", c.outputs_dir);
+  r.Str(n, "wes", "public_url", c.public_url);
+  r.Integer(n, "wes", "max_params_bytes", c.max_params_bytes, std::uint64_t{1024},
+            std::uint64_t{64} << 20);
+}
+
 void ReadSlurm(Reader& r, const YAML::Node& n, SlurmConfig& c) {
   if (!r.Map(n, "slurm",
              {"enabled",
@@ -536,6 +550,27 @@ void ValidateBackends(const Config& c, std::vector<std::string>& errors) {
   }
 }
 
+void ValidateWes(const Config& c, std::vector<std::string>& errors) {
+  const WesConfig& w = c.wes;
+  if (!w.outputs_dir.empty()) {
+    if (w.outputs_dir.front() != '/') {
+      errors.push_back("wes.outputs_dir: must be an absolute path");
+    } else {
+      bool under = false;
+      for (const std::string& root : c.storage.output_roots) {
+        const std::string r = root.ends_with('/') ? root : root + "/";
+        under |= w.outputs_dir == root || w.outputs_dir.starts_with(r);
+      }
+      if (!under) errors.push_back("wes.outputs_dir: must lie under one of storage.output_roots");
+    }
+  }
+  if (!w.public_url.empty() && !w.public_url.starts_with("http://") &&
+      !w.public_url.starts_with("https://")) {
+    errors.push_back("wes.public_url: must be an http:// or https:// URL");
+  }
+  if (w.engine_path.empty()) errors.push_back("wes.engine_path: must not be empty");
+}
+
 void ValidateAuth(const Config& c, std::vector<std::string>& errors) {
   const AuthConfig& a = c.auth;
   static const std::set<std::string> kModes = {"oidc", "mtls", "access-keys", "none"};
@@ -597,7 +632,8 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text) {
   if (root && !root.IsNull()) {
     if (r.Map(root, "",
               {"data_dir", "server", "database", "embedded", "scheduler", "local", "environments",
-               "storage", "service_info", "auth", "enclave", "backends", "slurm", "log"})) {
+               "storage", "service_info", "auth", "enclave", "backends", "slurm", "registry", "wes",
+               "log"})) {
       r.Str(root, "", "data_dir", c.data_dir);
       ReadServer(r, root["server"], c.server);
       ReadDatabase(r, root["database"], c.database);
@@ -611,6 +647,8 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text) {
       ReadEnclave(r, root["enclave"], c.enclave);
       ReadBackends(r, root["backends"], c.backends);
       ReadSlurm(r, root["slurm"], c.slurm);
+      ReadRegistry(r, root["registry"], c.registry);
+      ReadWes(r, root["wes"], c.wes);
       ReadLog(r, root["log"], c.log);
     }
   }
@@ -765,6 +803,7 @@ absl::Status ValidateConfig(const Config& c) {
   ValidateAuth(c, errors);
   ValidateEnclave(c.enclave, errors);
   ValidateBackends(c, errors);
+  ValidateWes(c, errors);
   if (!c.storage.s3.endpoint.empty() && c.storage.s3.endpoint.rfind("http://", 0) != 0 &&
       c.storage.s3.endpoint.rfind("https://", 0) != 0) {
     errors.push_back("storage.s3.endpoint: must start with http:// or https://");
@@ -907,6 +946,15 @@ std::string Config::Redacted() const {
   e << YAML::Key << "backends" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "default" << YAML::Value << backends.default_backend;
   e << YAML::Key << "projects" << YAML::Value << YAML::Flow << backends.projects;
+  e << YAML::EndMap;
+  e << YAML::Key << "registry" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "required_approvals" << YAML::Value << registry.required_approvals;
+  e << YAML::EndMap;
+  e << YAML::Key << "wes" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "engine_path" << YAML::Value << wes.engine_path;
+  e << YAML::Key << "outputs_dir" << YAML::Value << wes.outputs_dir;
+  e << YAML::Key << "public_url" << YAML::Value << wes.public_url;
+  e << YAML::Key << "max_params_bytes" << YAML::Value << wes.max_params_bytes;
   e << YAML::EndMap;
   e << YAML::Key << "slurm" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "enabled" << YAML::Value << slurm.enabled;

@@ -211,6 +211,26 @@ struct SlurmConfig {
   std::vector<std::string> job_env;  // "K=V" exported by every job script
 };
 
+// The registry of admin-approved workflows and execution environments (service/registry/).
+struct RegistryConfig {
+  // Distinct approvers an item needs (1 or 2). The author's own approval never counts: the
+  // author may not approve at all.
+  int required_approvals = 1;
+};
+
+// GA4GH WES runs (service/api/wes_api.h): each run is one TES task running the engine.
+struct WesConfig {
+  // Where engines (snakemake, cwltool, nextflow) are looked for at start (":"-separated).
+  std::string engine_path = "/usr/local/bin:/usr/bin:/bin";
+  // Absolute directory under one of storage.output_roots where run outputs are written, as
+  // <outputs_dir>/<project>/<run id>/<output path>. Empty: <first output root>/wes-runs.
+  std::string outputs_dir;
+  // Base URL of the log links in run logs (e.g. https://tre.example.org). Empty: from the
+  // request's Host and X-Forwarded-Proto headers.
+  std::string public_url;
+  std::uint64_t max_params_bytes = 1 << 20;  // workflow_params, tags, engine parameters, each
+};
+
 struct LogConfig {
   std::string level = "info";   // trace|debug|info|warn|error|critical|off
   std::string format = "text";  // text|json (one JSON object per line)
@@ -231,6 +251,8 @@ struct Config {
   EnclaveConfig enclave;
   BackendsConfig backends;
   SlurmConfig slurm;
+  RegistryConfig registry;
+  WesConfig wes;
   LogConfig log;
 
   bool embedded_database() const { return database.url.empty(); }
