@@ -37,8 +37,10 @@
 #include "service/api/health.h"
 #include "service/api/http_server.h"
 #include "service/api/metrics.h"
+#include "service/api/registry_api.h"
 #include "service/api/request_context.h"
 #include "service/api/tes_api.h"
+#include "service/api/wes_api.h"
 #include "service/attestation/authority.h"
 #include "service/auth/authenticator.h"
 #include "service/config/config.h"
@@ -49,9 +51,12 @@
 #include "service/store/auth_store.h"
 #include "service/store/embedded_pg.h"
 #include "service/store/enclave_store.h"
+#include "service/store/registry_store.h"
+#include "service/store/run_store.h"
 #include "service/store/store.h"
 #include "service/store/task_store.h"
 #include "service/version.h"
+#include "service/wes/engine.h"
 
 namespace safeflow::service {
 namespace {
@@ -508,6 +513,32 @@ int Run(int argc, char** argv) {
   store::AuditStore audit_store(*store);
   store::AuthStore auth_store(*store);
   store::EnclaveStore enclave_store(*store);
+  store::RegistryStore registry_store(*store);
+  store::RunStore run_store(*store, task_store);
+  // Approved environments of the registry join the configured ones; each is the TES image
+  // "<name>:<version>" (and its aliases). Approvals made later take effect at the next start;
+  // revocations at once (admission checks the registry).
+  std::map<std::string, std::string> registry_images;
+  if (absl::StatusOr<std::vector<store::RegistryItem>> envs =
+          registry_store.List(store::RegistryKind::kEnvironment, "approved");
+      envs.ok()) {
+    for (const store::RegistryItem& item : *envs) {
+      absl::StatusOr<registry::EnvironmentManifest> m =
+          registry::ParseEnvironmentManifest(item.manifest);
+      if (!m.ok()) {
+        Log().warn("registry environment {}: {}", item.digest, m.status().message());
+        continue;
+      }
+      EnvironmentConfig e{absl::StrCat(m->name, ":", m->version), m->root, m->aliases};
+      registry_images[e.name] = item.digest;
+      for (const std::string& a : e.aliases) registry_images[a] = item.digest;
+      config.environments.push_back(std::move(e));
+    }
+    if (!envs->empty()) Log().info("{} approved environment(s) from the registry", envs->size());
+  } else {
+    Log().error("loading approved environments: {}", envs.status().message());
+    return 1;
+  }
   absl::StatusOr<executor::LocalBackendConfig> local_settings =
       LocalBackendSettings(config, transfer_config);
   if (!local_settings.ok()) {
@@ -600,6 +631,19 @@ int Run(int argc, char** argv) {
   tes_options.cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   tes_options.attestation =
       enclave.authority ? enclave.authority->Describe() : nlohmann::json{{"enabled", false}};
+  tes_options.check_image = [&registry_store,
+                             registry_images](const std::string& image) -> absl::Status {
+    auto it = registry_images.find(image);
+    if (it == registry_images.end()) return absl::OkStatus();  // a configured environment
+    absl::StatusOr<store::RegistryItem> env =
+        registry_store.Get(store::RegistryKind::kEnvironment, it->second);
+    if (!env.ok() && !absl::IsNotFound(env.status())) return env.status();
+    if (!env.ok() || env->state != "approved") {
+      return absl::PermissionDeniedError(
+          absl::StrCat("'", image, "' is no longer an approved execution environment"));
+    }
+    return absl::OkStatus();
+  };
   tes_options.default_backend = config.backends.default_backend;
   tes_options.project_backends = config.backends.projects;
   if (slurm) {
@@ -646,6 +690,27 @@ int Run(int argc, char** argv) {
       Log().warn("request_id={} auditing a refusal: {}", req.request_id, s.message());
     }
   });
+  WesApiOptions wes_options;
+  wes_options.engines =
+      wes::DetectEngines(executor::DefaultEnv(), config.wes.engine_path, std::chrono::seconds(20));
+  for (const wes::EngineInfo& e : wes_options.engines) {
+    Log().info("WES engine {} {} ({})", e.engine, e.version, e.program);
+  }
+  wes_options.tes = tes_options;
+  wes_options.outputs_dir = config.wes.outputs_dir;
+  if (wes_options.outputs_dir.empty() && !config.storage.output_roots.empty()) {
+    std::string root = config.storage.output_roots.front();
+    while (root.size() > 1 && root.ends_with('/')) root.pop_back();
+    wes_options.outputs_dir = root + "/wes-runs";
+  }
+  wes_options.public_url = config.wes.public_url;
+  wes_options.max_params_bytes = config.wes.max_params_bytes;
+  if (absl::Status s = RegisterWesRoutes(server, run_store, registry_store, audit_store, config,
+                                         std::move(wes_options));
+      !s.ok()) {
+    Log().error("routes: {}", s.message());
+    return 1;
+  }
   if (absl::Status s =
           RegisterTesRoutes(server, task_store, audit_store, config, std::move(tes_options));
       !s.ok()) {
@@ -663,6 +728,13 @@ int Run(int argc, char** argv) {
       Log().error("routes: {}", s.message());
       return 1;
     }
+  }
+  if (absl::Status s = RegisterRegistryRoutes(
+          server, registry_store, audit_store,
+          RegistryApiOptions{.required_approvals = config.registry.required_approvals});
+      !s.ok()) {
+    Log().error("routes: {}", s.message());
+    return 1;
   }
   if (absl::Status s = server.Start(); !s.ok()) {
     Log().error("{}", s.message());

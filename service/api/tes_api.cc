@@ -126,6 +126,11 @@ absl::Status AdmitTask(const tes::Task& task, const std::string& project, const 
       problem(absl::StrCat("executors[", i, "].image: '", e.image,
                            "' is not an approved execution environment (approved: ",
                            absl::StrJoin(ImageNames(config), ", "), ")"));
+    } else if (options.check_image) {
+      if (absl::Status s = options.check_image(e.image); !s.ok()) {
+        problem(absl::StrCat("executors[", i, "].image: ", s.message()),
+                absl::IsPermissionDenied(s));
+      }
     }
     for (const auto& [field, path] :
          {std::pair{"workdir", e.workdir}, std::pair{"stdin", e.stdin_path},

@@ -36,6 +36,9 @@ struct TesApiOptions {
       check_backend_parameters;
   // service-info "safeflow_backends": each backend's parameters and health.
   std::function<nlohmann::json()> backends_info;
+  // Checks that an approved image is still approved (registry environments can be revoked
+  // while safeflowd runs); PermissionDenied says why not. Unset: configured images only.
+  std::function<absl::Status(const std::string& image)> check_image;
   std::string started_at;  // RFC 3339, for service-info createdAt/updatedAt
   int cpus = 1;            // this host's CPUs: the cpu_cores limit when local.max_cpu_cores is 0
   // The attestation policy shown in service-info (never key material).

@@ -12,6 +12,7 @@
 #include "service/log.h"
 #include "service/store/audit_internal.h"
 #include "service/store/pool.h"
+#include "service/store/store_internal.h"
 
 namespace safeflow::service::store {
 namespace tes = schemas::tes;
@@ -24,55 +25,14 @@ constexpr const char* kCreationTime =
 constexpr const char* kEpochMicros = "(extract(epoch FROM creation_time) * 1000000)::bigint";
 constexpr const char* kLive = "('QUEUED', 'INITIALIZING', 'RUNNING', 'PAUSED', 'CANCELING')";
 
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-std::string ProjectClause(pqxx::transaction_base& tx, const ProjectScope& scope) {
-  if (scope.all) return "";
-  if (scope.projects.empty()) return " AND FALSE";
-  std::vector<std::string> quoted;
-  quoted.reserve(scope.projects.size());
-  for (const std::string& p : scope.projects) quoted.push_back(tx.quote(p));
-  return absl::StrCat(" AND project = ANY(ARRAY[", absl::StrJoin(quoted, ","), "]::text[])");
-}
-
-std::string Sha256Hex(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(md), static_cast<size_t>(len)));
-}
-
 // The part of a list request a page token is bound to.
 std::string FilterFingerprint(const ListFilter& f) {
-  json j = {{"all_projects", f.scope.all},
-            {"projects", f.scope.projects},
-            {"name_prefix", f.name_prefix ? json(*f.name_prefix) : json()},
-            {"state", f.state ? json(std::string(tes::StateName(*f.state))) : json()},
-            {"tags", f.tags}};
-  return Sha256Hex(Dump(j)).substr(0, 16);
-}
-
-struct PageCursor {
-  long long micros = 0;
-  std::string id;
-};
-
-std::string EncodeToken(const PageCursor& c, const std::string& fingerprint) {
-  return absl::WebSafeBase64Escape(Dump(json{{"t", c.micros}, {"i", c.id}, {"f", fingerprint}}));
-}
-
-absl::StatusOr<PageCursor> DecodeToken(const std::string& token, const std::string& fingerprint) {
-  const absl::Status bad = absl::InvalidArgumentError("page_token is not valid for this query");
-  std::string raw;
-  if (token.size() > 1024 || !absl::WebSafeBase64Unescape(token, &raw)) return bad;
-  json j = json::parse(raw, nullptr, false);
-  if (!j.is_object() || !j.contains("t") || !j["t"].is_number_integer() || !j.contains("i") ||
-      !j["i"].is_string() || !j.contains("f") || !j["f"].is_string() ||
-      j["f"].get<std::string>() != fingerprint) {
-    return bad;
-  }
-  return PageCursor{j["t"].get<long long>(), j["i"].get<std::string>()};
+  return FingerprintOf(
+      json{{"all_projects", f.scope.all},
+           {"projects", f.scope.projects},
+           {"name_prefix", f.name_prefix ? json(*f.name_prefix) : json()},
+           {"state", f.state ? json(std::string(tes::StateName(*f.state))) : json()},
+           {"tags", f.tags}});
 }
 
 // Builds the task from its stored columns.
@@ -93,6 +53,61 @@ absl::StatusOr<tes::Task> Assemble(const std::string& id, const std::string& sta
 
 }  // namespace
 
+std::string DumpStored(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string ProjectClause(pqxx::transaction_base& tx, const ProjectScope& scope,
+                          const std::string& column) {
+  if (scope.all) return "";
+  if (scope.projects.empty()) return " AND FALSE";
+  std::vector<std::string> quoted;
+  quoted.reserve(scope.projects.size());
+  for (const std::string& p : scope.projects) quoted.push_back(tx.quote(p));
+  return absl::StrCat(" AND ", column, " = ANY(ARRAY[", absl::StrJoin(quoted, ","), "]::text[])");
+}
+
+std::string FingerprintOf(const json& filters) {
+  const std::string data = DumpStored(filters);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  return absl::BytesToHexString(
+             absl::string_view(reinterpret_cast<const char*>(md), static_cast<size_t>(len)))
+      .substr(0, 16);
+}
+
+std::string EncodePageToken(const PageCursor& c, const std::string& fingerprint) {
+  return absl::WebSafeBase64Escape(
+      DumpStored(json{{"t", c.micros}, {"i", c.id}, {"f", fingerprint}}));
+}
+
+absl::StatusOr<PageCursor> DecodePageToken(const std::string& token,
+                                           const std::string& fingerprint) {
+  const absl::Status bad = absl::InvalidArgumentError("page_token is not valid for this query");
+  std::string raw;
+  if (token.size() > 1024 || !absl::WebSafeBase64Unescape(token, &raw)) return bad;
+  json j = json::parse(raw, nullptr, false);
+  if (!j.is_object() || !j.contains("t") || !j["t"].is_number_integer() || !j.contains("i") ||
+      !j["i"].is_string() || !j.contains("f") || !j["f"].is_string() ||
+      j["f"].get<std::string>() != fingerprint) {
+    return bad;
+  }
+  return PageCursor{j["t"].get<long long>(), j["i"].get<std::string>()};
+}
+
+std::string InsertTask(pqxx::work& tx, const NewTask& t) {
+  json spec = tes::ToStoredJson(t.task);
+  for (const char* k : {"id", "state", "logs", "creation_time"}) spec.erase(k);
+  const std::string id = NewTaskId();
+  tx.exec_params(
+      "INSERT INTO tasks (id, project, owner, state, name, tags, spec, backend) "
+      "VALUES ($1, $2, $3, 'QUEUED', NULLIF($4, ''), $5::jsonb, $6::jsonb, $7)",
+      id, t.project, t.owner, t.task.name.value_or(""), DumpStored(json(t.task.tags)),
+      DumpStored(spec), t.backend);
+  return id;
+}
+
 std::string NewTaskId() {
   unsigned char b[16];
   if (RAND_bytes(b, sizeof b) != 1) std::abort();
@@ -102,16 +117,10 @@ std::string NewTaskId() {
 }
 
 absl::StatusOr<std::string> TaskStore::Create(const NewTask& t, AuditEntry audit) {
-  json spec = tes::ToStoredJson(t.task);
-  for (const char* k : {"id", "state", "logs", "creation_time"}) spec.erase(k);
-  const std::string id = NewTaskId();
-  json tags = t.task.tags;
+  std::string id;
   absl::Status s = store_.pool().Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    tx.exec_params(
-        "INSERT INTO tasks (id, project, owner, state, name, tags, spec, backend) "
-        "VALUES ($1, $2, $3, 'QUEUED', NULLIF($4, ''), $5::jsonb, $6::jsonb, $7)",
-        id, t.project, t.owner, t.task.name.value_or(""), Dump(tags), Dump(spec), t.backend);
+    id = InsertTask(tx, t);
     audit.object_type = "task";
     audit.object_id = id;
     audit.project = t.project;
@@ -152,7 +161,7 @@ absl::StatusOr<TaskPage> TaskStore::List(const ListFilter& f) {
   const std::string fingerprint = FilterFingerprint(f);
   std::optional<PageCursor> cursor;
   if (!f.page_token.empty()) {
-    absl::StatusOr<PageCursor> c = DecodeToken(f.page_token, fingerprint);
+    absl::StatusOr<PageCursor> c = DecodePageToken(f.page_token, fingerprint);
     if (!c.ok()) return c.status();
     cursor = *c;
   }
@@ -174,7 +183,7 @@ absl::StatusOr<TaskPage> TaskStore::List(const ListFilter& f) {
       if (v.empty()) {
         absl::StrAppend(&sql, " AND tags ? ", tx.quote(k));
       } else {
-        absl::StrAppend(&sql, " AND tags @> ", tx.quote(Dump(json{{k, v}})), "::jsonb");
+        absl::StrAppend(&sql, " AND tags @> ", tx.quote(DumpStored(json{{k, v}})), "::jsonb");
       }
     }
     if (cursor) {
@@ -202,8 +211,8 @@ absl::StatusOr<TaskPage> TaskStore::List(const ListFilter& f) {
     }
     if (static_cast<int>(r.size()) > f.page_size) {
       const pqxx::row last = r[static_cast<pqxx::result::size_type>(f.page_size - 1)];
-      page.next_page_token =
-          EncodeToken(PageCursor{last[2].as<long long>(), last[0].as<std::string>()}, fingerprint);
+      page.next_page_token = EncodePageToken(
+          PageCursor{last[2].as<long long>(), last[0].as<std::string>()}, fingerprint);
     } else {
       page.next_page_token.clear();
     }
@@ -427,7 +436,7 @@ absl::Status TaskStore::UpdateLog(const std::string& id, const std::string& inst
         "UPDATE tasks SET logs = jsonb_set(logs, ARRAY['-1'], $3::jsonb), "
         "updated_at = clock_timestamp() WHERE id = $1 AND claimed_by = $2::uuid "
         "AND state IN ('INITIALIZING', 'RUNNING', 'PAUSED') AND jsonb_array_length(logs) > 0",
-        id, instance, Dump(tes::ToJson(log)));
+        id, instance, DumpStored(tes::ToJson(log)));
     tx.commit();
   });
 }
@@ -445,7 +454,7 @@ absl::Status TaskStore::Finish(const std::string& id, const std::string& instanc
         "WHERE id = $1 AND claimed_by = $2::uuid AND state IN ('INITIALIZING', 'RUNNING', "
         "'PAUSED') "
         "RETURNING id",
-        id, instance, std::string(tes::StateName(state)), Dump(tes::ToJson(log)));
+        id, instance, std::string(tes::StateName(state)), DumpStored(tes::ToJson(log)));
     updated = !r.empty();
     tx.commit();
   });
