@@ -4,7 +4,8 @@
 # nginx (HTTPS and mutual TLS on the public port) and a one-host SLURM cluster, then runs the
 # demo over HTTPS: who am I (with a bearer token and with a client certificate), a data owner's
 # sealed dataset, an attested TES task over it in a local sandbox, the same analysis as a SLURM
-# job, and their results.
+# job, and their results; then workflow admins register and approve the example workflows and
+# a researcher runs them through WES (Snakemake locally, CWL on SLURM) on a sealed cohort.
 #   ./deploy/quickstart.sh          install, build, (re)start, demo
 #   ./deploy/quickstart.sh stop     stop nginx, safeflowd and its PostgreSQL, SLURM
 # Environment: SAFEFLOW_PORT (HTTPS, default 8443), SAFEFLOW_INTERNAL_PORT (safeflowd's loopback
@@ -234,11 +235,108 @@ import json, sys
 for b in json.load(sys.stdin)["safeflow_backends"]:
     print("  %-6s %-8s parameters: %s" % (b["name"], b["status"], ", ".join(b["backend_parameters"]) or "-"))'
 fi
+
+# --- WES: only admin-approved workflows run ------------------------------------------------------
+# wendy registers the example workflows of workflows/; victor, another workflow admin, approves
+# them (the author may never approve her own). Then alice runs one through WES on a bigger
+# synthetic cohort that the data owner sealed, and another on SLURM.
+wendy_token=$("$cli" dev-issuer token "$state/issuer" --sub wendy --roles workflow-admin --projects demo)
+victor_token=$("$cli" dev-issuer token "$state/issuer" --sub victor --roles workflow-admin --projects demo)
+as() { local t=$1; shift; curl -sS --cacert "$ca" -H "Authorization: Bearer $t" "$@"; }
+json_field() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get(sys.argv[1], ""))' "$1"; }
+register_and_approve() { # $1: a directory of workflows/; sets $ref (name@version)
+  local dir=$root/workflows/$1 args=() f code
+  while IFS= read -r f; do args+=(-F "workflow_attachment=@$dir/$f;filename=$f"); done \
+    < <(cd "$dir" && find . -type f ! -path '*/__pycache__/*' | sed 's|^\./||' | LC_ALL=C sort)
+  ref=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["name"]+"@"+m["version"])' \
+    "$dir/safeflow-manifest.json")
+  code=$(as "$wendy_token" -o "$state/wes-reply.json" -w '%{http_code}' "${args[@]}" "$url/admin/v1/workflows")
+  case "$code" in
+    201) echo "wendy registered $ref ($(json_field id <"$state/wes-reply.json"), ${#args[@]} files): pending" ;;
+    409) echo "$ref was registered by an earlier quickstart" ;;
+    *) echo "registering $ref: HTTP $code $(cat "$state/wes-reply.json")" >&2; exit 1 ;;
+  esac
+  echo "wendy approves her own workflow: $(as "$wendy_token" -X POST "$url/admin/v1/workflows/$ref:approve")"
+  as "$victor_token" -X POST -o /dev/null "$url/admin/v1/workflows/$ref:approve"
+  echo "victor approves it: $(as "$victor_token" "$url/admin/v1/workflows/$ref" | json_field state)"
+}
+# Submits a WES run of safeflow:$1 (type $2 $3) with params file $4 and tags $5; waits; sets $run_id.
+wes_run() {
+  local params
+  params=$(python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); p["cohort"]=sys.argv[2]; print(json.dumps(p))' \
+    "$4" "file://$state/inputs/$wes_dataset/patients.csv.sealed")
+  run_id=$(api --form-string "workflow_url=safeflow:$1" --form-string "workflow_type=$2" \
+    --form-string "workflow_type_version=$3" --form-string "workflow_params=$params" \
+    --form-string "tags=$5" "$url/ga4gh/wes/v1/runs" | json_field run_id)
+  echo "run $run_id"
+  local state_now=""
+  for _ in $(seq 1 600); do
+    state_now=$(api "$url/ga4gh/wes/v1/runs/$run_id/status" | json_field state)
+    case "$state_now" in COMPLETE | EXECUTOR_ERROR | SYSTEM_ERROR | CANCELED) break ;; esac
+    sleep 0.5
+  done
+  echo "state: $state_now"
+  if [ "$state_now" != COMPLETE ]; then
+    api "$url/ga4gh/wes/v1/runs/$run_id" >&2
+    exit 1
+  fi
+}
+show_run() { # the steps the engine reported, the tail of its log, the (sealed) outputs
+  api "$url/ga4gh/wes/v1/runs/$run_id/tasks" | python3 -c '
+import json, sys
+for t in json.load(sys.stdin)["task_logs"]:
+    print("  %-28s %-22s exit %s" % (t["name"], t.get("end_time", "")[:19], t.get("exit_code", "-")))'
+  local stderr_url
+  stderr_url=$(api "$url/ga4gh/wes/v1/runs/$run_id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_log"]["stderr"])')
+  echo "-- the engine's log ($stderr_url), last lines --"
+  api "$stderr_url" | tail -n 4
+  api "$url/ga4gh/wes/v1/runs/$run_id" | python3 -c '
+import json, sys
+for name, u in json.load(sys.stdin)["outputs"].items():
+    path = u[len("file://"):]
+    print("  output %-14s %s (%d bytes, starts %r: sealed to project demo)" % (name, path,
+          len(open(path, "rb").read()), open(path, "rb").read(8)))'
+}
+
+echo
+echo "== WES: register and approve the example workflows =="
+register_and_approve cohort-counts
+counts_ref=$ref
+register_and_approve cohort-regression
+regression_ref=$ref
+python3 "$root/workflows/data/generate_cohort.py" --rows 2000 --seed 42 --out "$state/owner/patients.csv"
+wes_dataset=patients-$(date -u +%Y%m%d%H%M%S)
+echo "== the data owner seals the synthetic cohort ($wes_dataset, 2000 patients) =="
+SAFEFLOW_TOKEN=$owner_token SAFEFLOW_CA_BUNDLE=$ca "$cli" --server "$url" data import \
+  --project demo --name "$wes_dataset" --key-file "$state/owner/$wes_dataset.jwk" \
+  --dest "$state/inputs/$wes_dataset" "$state/owner/patients.csv"
+echo "== an unapproved workflow is refused =="
+api --form-string "workflow_url=https://example.org/my-own.smk" --form-string workflow_type=SMK \
+  --form-string workflow_type_version=7.21 "$url/ga4gh/wes/v1/runs" || true
+echo
+echo "== WES run of safeflow:$counts_ref (Snakemake, local sandbox, attested) =="
+wes_run "$counts_ref" SMK 7.21 "$root/workflows/cohort-counts/example-params.json" '{"project":"demo"}'
+show_run
+if [ -n "$slurm_conf" ]; then
+  echo
+  echo "== WES run of safeflow:$regression_ref (CWL, as a SLURM job) =="
+  wes_run "$regression_ref" CWL v1.2 "$root/workflows/cohort-regression/example-params.json" \
+    '{"project":"demo","backend":"slurm"}'
+  show_run
+fi
+echo "== WES service-info: engines =="
+api "$url/ga4gh/wes/v1/service-info" | python3 -c '
+import json, sys
+i = json.load(sys.stdin)
+for e, v in i["workflow_engine_versions"].items():
+    print("  %-10s %s" % (e, ", ".join(v["workflow_engine_version"])))
+print("  runs by state:", {k: v for k, v in i["system_state_counts"].items() if v})'
 echo
 echo "== SafeFlow is up =="
 echo "HTTPS:        $url   (CA: $ca)"
 echo "Token:        $cli dev-issuer token $state/issuer --sub alice --roles researcher --projects demo"
 echo "Try:          curl --cacert $ca -H \"Authorization: Bearer \$TOKEN\" $url/ga4gh/tes/v1/tasks"
+echo "WES:          curl --cacert $ca -H \"Authorization: Bearer \$TOKEN\" $url/ga4gh/wes/v1/runs"
 echo "Client certs: $state/pki/clients/ (pipeline is a researcher in project demo)"
 echo "SLURM:        SLURM_CONF=$slurm_conf squeue --states=all"
 echo "Logs:         $logfile, $state/nginx/, $state/slurm/log/"
