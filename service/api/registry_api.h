@@ -1,14 +1,15 @@
 // service/api/registry_api.h. The registry of admin-approved workflows and execution
 // environments:
-//   POST /admin/v1/workflows                 workflow-admin: register a bundle (multipart/form-data,
+//   POST /admin/v1/workflows                 workflow-admin: register a bundle
+//   (multipart/form-data,
 //                                            one `workflow_attachment` part per file, the filename
 //                                            its relative path; safeflow-manifest.json among them)
 //                                            -> 201 the item (state "pending")
-//   GET  /admin/v1/workflows[?state=S]       workflow-admin, auditor: all; researcher: approved only
-//   GET  /admin/v1/workflows/{ref}           ref: "sha256:<hex>" or "<name>@<version>"
-//   POST /admin/v1/workflows/{ref}:approve   workflow-admin, never the author
-//   POST /admin/v1/workflows/{ref}:revoke    workflow-admin: {"reason": "..."}
-//   POST /admin/v1/environments              workflow-admin: JSON {name, version, description,
+//   GET  /admin/v1/workflows[?state=S]       workflow-admin, auditor: all; researcher: approved
+//   only GET  /admin/v1/workflows/{ref}           ref: "sha256:<hex>" or "<name>@<version>" POST
+//   /admin/v1/workflows/{ref}:approve   workflow-admin, never the author POST
+//   /admin/v1/workflows/{ref}:revoke    workflow-admin: {"reason": "..."} POST
+//   /admin/v1/environments              workflow-admin: JSON {name, version, description,
 //                                            root, aliases} -> 201 (pending)
 //   GET  /admin/v1/environments[?state=S], GET /admin/v1/environments/{ref},
 //   POST /admin/v1/environments/{ref}:approve, POST /admin/v1/environments/{ref}:revoke

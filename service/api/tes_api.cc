@@ -1,7 +1,6 @@
 #include "service/api/tes_api.h"
 
 #include <algorithm>
-#include <charconv>
 #include <memory>
 #include <set>
 
@@ -12,6 +11,7 @@
 
 #include "schemas/tes/validate.h"
 #include "service/api/json_io.h"
+#include "service/api/paging.h"
 #include "service/api/request_context.h"
 #include "service/log.h"
 #include "service/version.h"
@@ -64,18 +64,6 @@ std::vector<std::string> ImageNames(const Config& config) {
     names.insert(names.end(), e.aliases.begin(), e.aliases.end());
   }
   return names;
-}
-
-absl::StatusOr<int> ParsePageSize(const std::optional<std::string>& v) {
-  if (!v) return kDefaultPageSize;
-  int n = 0;
-  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (v->empty() || ec != std::errc() || end != v->data() + v->size() || n < 1 ||
-      n > kMaxPageSize) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_size must be an integer from 1 to ", kMaxPageSize));
-  }
-  return n;
 }
 
 absl::StatusOr<tes::View> ParseViewParam(const HttpRequest& req) {
@@ -304,7 +292,8 @@ absl::Status RegisterTesRoutes(HttpServer& server, store::TaskStore& tasks,
     std::vector<std::string> problems;
     absl::StatusOr<tes::View> view = ParseViewParam(req);
     if (!view.ok()) problems.emplace_back(view.status().message());
-    absl::StatusOr<int> size = ParsePageSize(req.Query("page_size"));
+    absl::StatusOr<int> size =
+        ParsePageSize(req.Query("page_size"), kDefaultPageSize, kMaxPageSize);
     if (!size.ok()) problems.emplace_back(size.status().message());
     if (std::optional<std::string> st = req.Query("state")) {
       f.state = tes::ParseState(*st);

@@ -1,7 +1,6 @@
 #include "service/api/wes_api.h"
 
 #include <algorithm>
-#include <charconv>
 #include <set>
 #include <variant>
 
@@ -13,6 +12,7 @@
 #include "schemas/tes/task.h"
 #include "service/api/json_io.h"
 #include "service/api/multipart.h"
+#include "service/api/paging.h"
 #include "service/api/request_context.h"
 #include "service/log.h"
 #include "service/registry/json_schema.h"
@@ -150,18 +150,6 @@ std::string BaseUrl(const HttpRequest& req, const WesApiOptions& opts) {
                             [](char c) { return c == ' ' || c == '/' || c == '\\' || c < 0x21; }),
              host.end());
   return absl::StrCat(proto, "://", host.empty() ? "localhost" : host);
-}
-
-absl::StatusOr<int> ParsePageSize(const std::optional<std::string>& v) {
-  if (!v) return kDefaultPageSize;
-  int n = 0;
-  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (v->empty() || ec != std::errc() || end != v->data() + v->size() || n < 1 ||
-      n > kMaxPageSize) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_size must be an integer from 1 to ", kMaxPageSize));
-  }
-  return n;
 }
 
 const tes::TaskLog* LastAttempt(const store::StoredRun& run) {
@@ -612,7 +600,8 @@ absl::Status RegisterWesRoutes(HttpServer& server, store::RunStore& runs,
   };
 
   Handler list = [&runs](HttpRequest& req) -> HttpResponse {
-    absl::StatusOr<int> size = ParsePageSize(req.Query("page_size"));
+    absl::StatusOr<int> size =
+        ParsePageSize(req.Query("page_size"), kDefaultPageSize, kMaxPageSize);
     if (!size.ok()) return ErrorResponse(size.status());
     absl::StatusOr<store::RunPage> page =
         runs.List(ScopeOf(req), *size, req.Query("page_token").value_or(""));
@@ -636,7 +625,8 @@ absl::Status RegisterWesRoutes(HttpServer& server, store::RunStore& runs,
   };
 
   Handler tasks = [get_run, opts](HttpRequest& req) -> HttpResponse {
-    absl::StatusOr<int> size = ParsePageSize(req.Query("page_size"));
+    absl::StatusOr<int> size =
+        ParsePageSize(req.Query("page_size"), kDefaultPageSize, kMaxPageSize);
     if (!size.ok()) return ErrorResponse(size.status());
     absl::StatusOr<store::StoredRun> run = get_run(req);
     if (!run.ok()) return ErrorResponse(run.status());

@@ -77,6 +77,24 @@ std::optional<std::string> StringField(const json& m, const char* key, bool requ
   return v;
 }
 
+// name (matching `name_re`), version and description: what identifies a registry item.
+void ParseIdentity(const json& manifest, const std::regex& name_re, const std::string& name_what,
+                   std::string& name, std::string& version, std::string& description,
+                   Problems& problems) {
+  if (auto v = StringField(manifest, "name", true, &name_re, name_what, problems)) name = *v;
+  if (auto v = StringField(manifest, "version", true, &VersionRe(),
+                           "a version of 1 to 64 characters [A-Za-z0-9._+-]", problems)) {
+    version = *v;
+  }
+  if (auto v = StringField(manifest, "description", false, nullptr, "text", problems)) {
+    if (v->size() > kMaxDescription) {
+      problems.Add("description", absl::StrCat("longer than ", kMaxDescription, " bytes"));
+    } else {
+      description = *v;
+    }
+  }
+}
+
 void CheckKeys(const json& m, std::initializer_list<std::string_view> known,
                const std::string& where, Problems& problems) {
   for (const auto& [k, v] : m.items()) {
@@ -209,22 +227,8 @@ absl::StatusOr<WorkflowManifest> ParseWorkflowManifest(
        "params_schema", "inputs", "outputs", "cpu_cores", "ram_gb", "disk_gb", "max_run_minutes"},
       "", problems);
 
-  if (auto v =
-          StringField(manifest, "name", true, &NameRe(),
-                      "a name of 1 to 64 characters [a-z0-9._-], starting [a-z0-9]", problems)) {
-    m.name = *v;
-  }
-  if (auto v = StringField(manifest, "version", true, &VersionRe(),
-                           "a version of 1 to 64 characters [A-Za-z0-9._+-]", problems)) {
-    m.version = *v;
-  }
-  if (auto v = StringField(manifest, "description", false, nullptr, "text", problems)) {
-    if (v->size() > kMaxDescription) {
-      problems.Add("description", absl::StrCat("longer than ", kMaxDescription, " bytes"));
-    } else {
-      m.description = *v;
-    }
-  }
+  ParseIdentity(manifest, NameRe(), "a name of 1 to 64 characters [a-z0-9._-], starting [a-z0-9]",
+                m.name, m.version, m.description, problems);
   if (auto v = StringField(manifest, "workflow_type", true, nullptr, "SMK, CWL or NFL", problems)) {
     if (EngineOfType(*v).empty()) {
       problems.Add("workflow_type",
@@ -503,21 +507,8 @@ absl::StatusOr<EnvironmentManifest> ParseEnvironmentManifest(const json& manifes
   Problems problems;
   EnvironmentManifest m;
   CheckKeys(manifest, {"name", "version", "description", "root", "aliases"}, "", problems);
-  if (auto v = StringField(manifest, "name", true, &ImageRe(),
-                           "a TES image name of 1 to 128 characters [A-Za-z0-9._/:-]", problems)) {
-    m.name = *v;
-  }
-  if (auto v = StringField(manifest, "version", true, &VersionRe(),
-                           "a version of 1 to 64 characters [A-Za-z0-9._+-]", problems)) {
-    m.version = *v;
-  }
-  if (auto v = StringField(manifest, "description", false, nullptr, "text", problems)) {
-    if (v->size() > kMaxDescription) {
-      problems.Add("description", absl::StrCat("longer than ", kMaxDescription, " bytes"));
-    } else {
-      m.description = *v;
-    }
-  }
+  ParseIdentity(manifest, ImageRe(), "a TES image name of 1 to 128 characters [A-Za-z0-9._/:-]",
+                m.name, m.version, m.description, problems);
   if (auto v = StringField(manifest, "root", false, nullptr, "an absolute directory", problems)) {
     bool good = !v->empty() && v->front() == '/' && v->size() <= 4096;
     for (absl::string_view comp : absl::StrSplit(*v, '/')) {
