@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
 #include "service/auth/dev_issuer.h"

@@ -179,6 +179,32 @@ TEST_F(WesTest, CwlWorkflowRunsLocallyOnTheSyntheticCohort) {
   EXPECT_EQ(run["request"]["workflow_engine"], "cwltool");
 }
 
+TEST_F(WesTest, AFailingWorkflowEndsInExecutorErrorWithItsFailedStep) {
+  // A cohort file without the columns the workflow needs: its first rule fails.
+  WriteAll(env_->server.in_root + "/broken.csv", "x,y\n1,2\n");
+  std::vector<FormPart> form = CountsRun();
+  json p = Params("cohort-counts");
+  p["cohort"] = "file://" + env_->server.in_root + "/broken.csv";
+  form[3].data = p.dump();
+  const std::string id = env_->Submit(form);
+  ASSERT_FALSE(id.empty());
+  json run = env_->WaitRun(id, 240s);
+  EXPECT_EQ(run.value("state", ""), "EXECUTOR_ERROR") << run.dump(2);
+  EXPECT_THAT(ValidWes(run, "RunLog"), IsOk());
+  EXPECT_NE(run["run_log"].value("exit_code", 0), 0);
+  EXPECT_EQ(run["outputs"], json::object()) << "nothing leaves a failed run";
+  HttpResult tasks = env_->Call("alice", "GET", "/ga4gh/wes/v1/runs/" + id + "/tasks");
+  ASSERT_EQ(tasks.status, 200);
+  json tl = json::parse(tasks.body);
+  EXPECT_THAT(ValidWes(tl, "TaskListResponse"), IsOk());
+  bool failed_step = false;
+  for (const json& t : tl["task_logs"]) {
+    if (t["name"] == "select_cohort")
+      failed_step = t.dump().find("EXECUTOR_ERROR") != std::string::npos;
+  }
+  EXPECT_TRUE(failed_step) << tl.dump(2);
+}
+
 TEST_F(WesTest, AnAttachedCopyOfAnApprovedBundleRuns) {
   std::vector<FormPart> form = BundleParts(WorkflowDir("cohort-counts"));
   const json m = Manifest("cohort-counts");
