@@ -1,6 +1,8 @@
 // What a WES run costs, against the bare engine on the same workflow and data in the same run:
 //   BM_BareSnakemake   `snakemake --cores 1` on workflows/cohort-counts and a 2000-patient
-//                      synthetic cohort in a fresh directory (the reference: the engine alone)
+//                      synthetic cohort in a fresh directory, with the environment the
+//                      sandbox gives (PATH=/usr/bin:/bin, HOME, TZ, LC_ALL; the reference: the
+//                      engine alone, no sandbox, no service)
 //   BM_WesSnakemake    POST the same run to a real safeflowd over WES (admission: the approved
 //                      bundle, the JSON Schema, the database), then GET its status every 50 ms
 //                      until COMPLETE: scheduling, staging, the attested worker in bubblewrap,
@@ -61,11 +63,12 @@ void BM_BareSnakemake(benchmark::State& state) {
   for (auto _ : state) {
     const std::string out = tmp.path() + "/out" + std::to_string(i++);
     std::string log;
-    const int rc =
-        RunProgram({"/usr/bin/snakemake", "--snakefile",
-                    safeflow::testing::WorkflowDir("cohort-counts") + "/Snakefile", "--directory",
-                    out, "--configfile", params_file, "--cores", "1", "--nocolor", "--quiet"},
-                   log);
+    const int rc = RunProgram(
+        {"/usr/bin/env", "-i", "PATH=/usr/bin:/bin", "HOME=" + tmp.path(), "TZ=UTC",
+         "LC_ALL=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1", "/usr/bin/snakemake", "--snakefile",
+         safeflow::testing::WorkflowDir("cohort-counts") + "/Snakefile", "--directory", out,
+         "--configfile", params_file, "--cores", "1", "--nocolor", "--quiet"},
+        log);
     if (rc != 0) {
       state.SkipWithError(("snakemake failed: " + log).c_str());
       return;

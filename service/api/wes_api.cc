@@ -386,8 +386,9 @@ class RunAdmission {
           registry::CompiledSchema::Compile(rule->second);
       if (!schema.ok()) return Error(schema.status());
       for (const std::string& p : (*schema)->Validate(v)) {
-        problems.push_back(
-            absl::StrCat("workflow_engine_parameters.", k, p.starts_with(":") ? "" : " ", p));
+        // "/: why" is the value itself.
+        problems.push_back(absl::StrCat("workflow_engine_parameters.", k,
+                                        p.starts_with("/:") ? p.substr(1) : " " + p));
       }
       engine_parameters[k] = v.get<std::string>();
     }
@@ -396,7 +397,7 @@ class RunAdmission {
         registry::CompiledSchema::Compile(m.params_schema);
     if (!schema.ok()) return Error(schema.status());
     for (const std::string& p : (*schema)->Validate(form_.params)) {
-      problems.push_back(absl::StrCat("workflow_params", p));
+      problems.push_back(absl::StrCat("workflow_params", p.starts_with("/:") ? p.substr(1) : p));
     }
     for (const auto& [k, v] : form_.tags.items()) {
       if (k.empty() || k.size() > 256 || v.get<std::string>().size() > 4096) {
