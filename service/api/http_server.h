@@ -34,7 +34,7 @@ class HttpServer {
   // A route table entry for HandleAll: every entry runs on the handler pool.
   struct PooledRoute {
     const char* method;
-    const char* pattern;
+    std::string pattern;
     Handler handler;
     Access access;
   };

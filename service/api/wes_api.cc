@@ -686,23 +686,17 @@ absl::Status RegisterWesRoutes(HttpServer& server, store::RunStore& runs,
   const Access read = Access::Read({Role::kResearcher, Role::kAuditor});
   const Access write = Access::Write({Role::kResearcher});
   const std::string p(kPrefix);
-  std::vector<HttpServer::PooledRoute> routes;
-  std::vector<std::string> keep;  // PooledRoute holds const char*: keep the strings alive
-  keep.reserve(16);
-  auto add = [&](const char* method, const std::string& path, Handler h, Access a) {
-    keep.push_back(p + path);
-    routes.push_back({method, keep.back().c_str(), std::move(h), a});
-  };
-  add("GET", "/service-info", info, Access::Public());
-  add("GET", "/runs", list, read);
-  add("POST", "/runs", create, write);
-  add("GET", "/runs/{id}", get, read);
-  add("GET", "/runs/{id}/status", status, read);
-  add("POST", "/runs/{id}/cancel", cancel, write);
-  add("GET", "/runs/{id}/tasks", tasks, read);
-  add("GET", "/runs/{id}/tasks/{task_id}", task, read);
-  add("GET", "/runs/{id}/logs/{stream}", logs, read);
-  return server.HandleAll(routes);
+  return server.HandleAll({
+      {"GET", p + "/service-info", info, Access::Public()},
+      {"GET", p + "/runs", list, read},
+      {"POST", p + "/runs", create, write},
+      {"GET", p + "/runs/{id}", get, read},
+      {"GET", p + "/runs/{id}/status", status, read},
+      {"POST", p + "/runs/{id}/cancel", cancel, write},
+      {"GET", p + "/runs/{id}/tasks", tasks, read},
+      {"GET", p + "/runs/{id}/tasks/{task_id}", task, read},
+      {"GET", p + "/runs/{id}/logs/{stream}", logs, read},
+  });
 }
 
 }  // namespace safeflow::service
