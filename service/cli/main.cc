@@ -15,6 +15,7 @@
 
 #include "service/auth/dev_issuer.h"
 #include "service/cli/data.h"
+#include "service/cli/wes.h"
 #include "service/cli/workflow.h"
 #include "service/version.h"
 
@@ -29,6 +30,8 @@ commands:
                      the data owner's commands (see safeflow data --help)
   workflow register|approve|revoke|list|show ...
                      the workflow admin's registry commands (see safeflow workflow --help)
+  wes submit|status|show|list|cancel|logs|tasks ...
+                     the researcher's WES runs (see safeflow wes --help)
   dev-issuer init DIR [--force]
                      create the development token issuer's ES256 key pair in DIR
   dev-issuer token DIR --sub NAME --roles r1,r2 --projects p1,p2 [--ttl SECONDS]
@@ -233,6 +236,8 @@ int main(int argc, char** argv) {
   } else if (args[0] == "workflow") {
     rc = safeflow::cli::WorkflowCommand(server,
                                         std::vector<std::string>(args.begin() + 1, args.end()));
+  } else if (args[0] == "wes") {
+    rc = safeflow::cli::WesCommand(server, std::vector<std::string>(args.begin() + 1, args.end()));
   } else if (args[0] == "metrics") {
     std::string body, error;
     long status = Get(server + "/metrics", body, error);

@@ -1,0 +1,59 @@
+// service/cli/client.h. What the safeflow CLI's server commands share: one HTTP call to the
+// server (token as a bearer, CA bundle from $SAFEFLOW_CA_BUNDLE), the server's error message,
+// reading a bundle directory and building multipart/form-data bodies. Not thread-safe: the CLI
+// is one thread (curl_global_init is main's).
+#ifndef SAFEFLOW_SERVICE_CLI_CLIENT_H_
+#define SAFEFLOW_SERVICE_CLI_CLIENT_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+#include "service/registry/bundle.h"
+
+namespace safeflow::cli {
+
+struct Response {
+  long status = 0;  // 0: the request failed (see error)
+  std::string body, error;
+};
+
+// One request to `url` (method GET or POST); `token` as a bearer token unless empty.
+Response Call(const std::string& method, const std::string& url, const std::string& token,
+              const std::string& content_type = "", const std::string& body = "");
+
+// "HTTP <status>: <the server's msg>" (or the raw body), or the transport error.
+std::string ErrorOf(const Response& r);
+
+// A path segment with everything but unreserved characters, '@' and ':' percent-encoded.
+std::string EscapeSegment(const std::string& s);
+
+// Prints `body` as indented JSON, or as it is when it is not JSON.
+void PrintJson(const std::string& body);
+
+// The regular files under `dir`, sorted by their '/'-separated path relative to `dir`.
+// Symbolic links and special files are refused (InvalidArgument).
+[[nodiscard]] absl::StatusOr<std::vector<service::registry::BundleFile>> ReadBundleDir(
+    const std::string& dir);
+
+// One part of a multipart/form-data body; files (with a filename) are application/octet-stream.
+struct FormPart {
+  std::string name;
+  std::string content;
+  std::optional<std::string> filename;
+};
+
+struct Form {
+  std::string content_type;  // "multipart/form-data; boundary=..."
+  std::string body;
+};
+
+// The body of `parts` with a random boundary. InvalidArgument when a name or filename has a
+// quote, backslash or control character.
+[[nodiscard]] absl::StatusOr<Form> MultipartForm(const std::vector<FormPart>& parts);
+
+}  // namespace safeflow::cli
+
+#endif  // SAFEFLOW_SERVICE_CLI_CLIENT_H_
