@@ -16,6 +16,7 @@
 namespace safeflow::service::registry {
 namespace {
 
+namespace disclosure = executor::disclosure;
 using nlohmann::json;
 
 constexpr std::size_t kMaxDescription = 4096;
@@ -36,10 +37,6 @@ const std::regex& ImageRe() {  // a TES image name
 }
 const std::regex& TypeVersionRe() {
   static const std::regex re("^[A-Za-z0-9][A-Za-z0-9._+-]{0,31}$");
-  return re;
-}
-const std::regex& OutputNameRe() {
-  static const std::regex re("^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$");
   return re;
 }
 
@@ -155,9 +152,20 @@ std::string KnownParameterNames(std::string_view engine) {
   return absl::StrCat("known: ", absl::StrJoin(names, ", "));
 }
 
-bool KnownDisclosure(std::string_view d) {
-  return std::find(std::begin(kDisclosureTypes), std::end(kDisclosureTypes), d) !=
-         std::end(kDisclosureTypes);
+// ParseDeclaration's problems ("<member>: why", one per line) as "manifest.<where>.<member>".
+void AddDeclarationProblems(const std::string& where, const absl::Status& status,
+                            Problems& problems) {
+  for (absl::string_view line : absl::StrSplit(status.message(), '\n')) {
+    const std::size_t colon = line.find(": ");
+    if (colon == absl::string_view::npos) {
+      problems.Add(where, std::string(line));
+    } else if (line.substr(0, colon) == "declaration") {  // the entry itself
+      problems.Add(where, std::string(line.substr(colon + 2)));
+    } else {
+      problems.Add(absl::StrCat(where, ".", line.substr(0, colon)),
+                   std::string(line.substr(colon + 2)));
+    }
+  }
 }
 
 }  // namespace
@@ -395,52 +403,52 @@ absl::StatusOr<WorkflowManifest> ParseWorkflowManifest(
   }
   if (auto it = manifest.find("outputs"); it != manifest.end() && !it->is_null()) {
     if (!it->is_array()) {
-      problems.Add("outputs", "must be an array of {name, path, disclosure}");
+      problems.Add("outputs", "must be an array of output declarations {name, path, type, ...}");
     } else if (it->size() > kMaxOutputs) {
       problems.Add("outputs", absl::StrCat("more than ", kMaxOutputs));
     } else {
       std::set<std::string> names, paths;
+      std::vector<std::size_t> index;  // of each entry of m.outputs in "outputs"
       for (std::size_t i = 0; i < it->size(); ++i) {
-        const json& out = (*it)[i];
         const std::string where = absl::StrCat("outputs[", i, "]");
-        if (!out.is_object()) {
-          problems.Add(where, "must be an object {name, path, disclosure}");
+        absl::StatusOr<disclosure::Declaration> d = disclosure::ParseDeclaration((*it)[i]);
+        if (!d.ok()) {
+          AddDeclarationProblems(where, d.status(), problems);
           continue;
         }
-        CheckKeys(out, {"name", "path", "disclosure"}, where, problems);
-        DeclaredOutput o;
         bool good = true;
-        if (!out.contains("name") || !out["name"].is_string() ||
-            !std::regex_match(out["name"].get<std::string>(), OutputNameRe())) {
-          problems.Add(where + ".name", "required (1 to 64 characters [A-Za-z0-9._-])");
-          good = false;
-        } else if (o.name = out["name"].get<std::string>(); !names.insert(o.name).second) {
-          problems.Add(where + ".name", absl::StrCat("'", o.name, "' is declared twice"));
+        if (!names.insert(d->name).second) {
+          problems.Add(where + ".name", absl::StrCat("'", d->name, "' is declared twice"));
           good = false;
         }
-        if (!out.contains("path") || !out["path"].is_string()) {
-          problems.Add(where + ".path", "required (relative to the run's output directory)");
+        if (!paths.insert(d->path).second) {
+          problems.Add(where + ".path", absl::StrCat("'", d->path, "' is declared twice"));
           good = false;
-        } else {
-          o.path = out["path"].get<std::string>();
-          if (std::optional<std::string> why = PathProblem(o.path)) {
-            problems.Add(where + ".path", *why);
-            good = false;
-          } else if (!paths.insert(o.path).second) {
-            problems.Add(where + ".path", absl::StrCat("'", o.path, "' is declared twice"));
-            good = false;
-          }
         }
-        if (!out.contains("disclosure") || !out["disclosure"].is_string() ||
-            !KnownDisclosure(out["disclosure"].get<std::string>())) {
-          std::vector<std::string> known(std::begin(kDisclosureTypes), std::end(kDisclosureTypes));
-          problems.Add(where + ".disclosure",
-                       absl::StrCat("required, one of ", absl::StrJoin(known, ", ")));
-          good = false;
-        } else {
-          o.disclosure = out["disclosure"].get<std::string>();
+        if (good) {
+          m.outputs.push_back(*std::move(d));
+          index.push_back(i);
         }
-        if (good) m.outputs.push_back(std::move(o));
+      }
+      // A sidecar is neither an output nor another output's sidecar: the airlock would read one
+      // file as two things, or release evidence as an output.
+      std::set<std::string> evidence;
+      for (std::size_t i = 0; i < m.outputs.size(); ++i) {
+        const disclosure::Declaration& d = m.outputs[i];
+        if (d.evidence.empty()) continue;
+        const std::string where = absl::StrCat("outputs[", index[i], "].evidence");
+        if (paths.contains(d.evidence)) {
+          problems.Add(where, absl::StrCat("'", d.evidence, "' is the path of an output"));
+        } else if (!evidence.insert(d.evidence).second) {
+          problems.Add(where,
+                       absl::StrCat("'", d.evidence, "' is the evidence of another output too"));
+        }
+        // The sidecar's TES output is named "<name>.evidence" (service/wes/run_task.h).
+        if (names.contains(absl::StrCat(d.name, ".evidence"))) {
+          problems.Add(where, absl::StrCat("output '", d.name,
+                                           ".evidence' exists: it would be mistaken for this "
+                                           "output's sidecar"));
+        }
       }
     }
   }
@@ -493,9 +501,7 @@ json ToJson(const WorkflowManifest& m) {
   for (const auto& [k, v] : m.engine_parameters) j["engine_parameters"][k] = v;
   for (const auto& [k, v] : m.caller_engine_parameters) j["caller_engine_parameters"][k] = v;
   for (const DataInput& d : m.inputs) j["inputs"].push_back({{"param", d.param}, {"path", d.path}});
-  for (const DeclaredOutput& o : m.outputs) {
-    j["outputs"].push_back({{"name", o.name}, {"path", o.path}, {"disclosure", o.disclosure}});
-  }
+  for (const disclosure::Declaration& o : m.outputs) j["outputs"].push_back(disclosure::ToJson(o));
   if (m.cpu_cores) j["cpu_cores"] = *m.cpu_cores;
   if (m.ram_gb) j["ram_gb"] = *m.ram_gb;
   if (m.disk_gb) j["disk_gb"] = *m.disk_gb;

@@ -21,6 +21,8 @@
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 
+#include "executor/disclosure/declaration.h"
+
 namespace safeflow::service::registry {
 
 inline constexpr std::string_view kManifestPath = "safeflow-manifest.json";
@@ -52,17 +54,11 @@ struct DataInput {
   std::string path;  // relative file name under /wes/data
 };
 
-// A declared output: the file the workflow writes at <output dir>/<path>. Only declared outputs
-// leave the run, each through the airlock with its disclosure type.
-struct DeclaredOutput {
-  std::string name;        // key in the WES RunLog.outputs
-  std::string path;        // relative to the run's output directory
-  std::string disclosure;  // one of kDisclosureTypes
-};
-
-// Disclosure types the airlock knows (issue 8 checks each differently).
-inline constexpr std::string_view kDisclosureTypes[] = {"frequency-table", "summary-statistics",
-                                                        "regression-model", "figure", "free-text"};
+// A declared output is an executor::disclosure::Declaration (schemas/disclosure/
+// output-declaration.schema.json): the file the workflow writes at <output dir>/<path>, its
+// output type and, for magnitude and mean tables, the evidence sidecar it writes beside it.
+// Only declared outputs leave the run, each through the airlock, checked according to its type;
+// evidence sidecars are read by the airlock inside the zone and never leave.
 
 struct WorkflowManifest {
   std::string name;     // [a-z0-9][a-z0-9._-]{0,63}
@@ -79,7 +75,7 @@ struct WorkflowManifest {
   std::map<std::string, nlohmann::json> caller_engine_parameters;
   nlohmann::json params_schema = nlohmann::json::object();  // JSON Schema of workflow_params
   std::vector<DataInput> inputs;
-  std::vector<DeclaredOutput> outputs;
+  std::vector<executor::disclosure::Declaration> outputs;
   // Resources of the run's worker; absent: the backend's defaults.
   std::optional<int> cpu_cores;
   std::optional<double> ram_gb, disk_gb;
@@ -97,8 +93,10 @@ std::string EngineOfType(std::string_view workflow_type);
 
 // Parses and checks a workflow manifest against its bundle's file paths (the entry point must
 // be one of them; params_schema must be a JSON Schema valijson can compile; every input param
-// must be a string property of the schema; output paths relative and unique; disclosure types
-// known). InvalidArgument listing every problem, "manifest.<field>: why", joined by "; ".
+// must be a string property of the schema; each output a valid declaration (ParseDeclaration,
+// its problems prefixed "manifest.outputs[i]."), output names and paths unique, evidence paths
+// distinct from every output path and from each other). InvalidArgument listing every problem,
+// "manifest.<field>: why", joined by "; ". ToJson writes each output with ToJson(Declaration).
 [[nodiscard]] absl::StatusOr<WorkflowManifest> ParseWorkflowManifest(
     const nlohmann::json& manifest, const std::vector<std::string>& bundle_paths);
 nlohmann::json ToJson(const WorkflowManifest& manifest);

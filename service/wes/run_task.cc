@@ -9,6 +9,11 @@ namespace safeflow::service::wes {
 namespace tes = schemas::tes;
 using nlohmann::json;
 
+bool IsEvidenceOutput(const tes::Output& output) {
+  return output.description.value_or("").starts_with(kEvidenceDescriptionPrefix) &&
+         output.name.value_or("").ends_with(kEvidenceOutputSuffix);
+}
+
 absl::StatusOr<RunTask> BuildRunTask(const RunTaskInput& in) {
   const registry::WorkflowManifest& m = *in.manifest;
   RunTask out;
@@ -51,14 +56,27 @@ absl::StatusOr<RunTask> BuildRunTask(const RunTaskInput& in) {
   params.content = EngineParams(m, in.workflow_params).dump(2);
   t.inputs.push_back(std::move(params));
 
-  for (const registry::DeclaredOutput& o : m.outputs) {
+  for (const executor::disclosure::Declaration& o : m.outputs) {
     tes::Output output;
     output.name = o.name;
-    output.description = absl::StrCat("disclosure: ", o.disclosure);
+    output.description =
+        absl::StrCat("disclosure: ", std::string(executor::disclosure::OutputTypeName(o.type)));
     output.path = absl::StrCat(kOutputDir, "/", o.path);
     output.url = absl::StrCat(in.outputs_url, "/", o.path);
     out.outputs[o.name] = output.url;
     t.outputs.push_back(std::move(output));
+  }
+  // Each sidecar after the outputs, written beside them.
+  for (const executor::disclosure::Declaration& o : m.outputs) {
+    if (o.evidence.empty()) continue;
+    const std::string name = absl::StrCat(o.name, std::string(kEvidenceOutputSuffix));
+    tes::Output sidecar;
+    sidecar.name = name;
+    sidecar.description = absl::StrCat(std::string(kEvidenceDescriptionPrefix), o.name);
+    sidecar.path = absl::StrCat(kOutputDir, "/", o.evidence);
+    sidecar.url = absl::StrCat(in.outputs_url, "/", o.evidence);
+    out.evidence[name] = sidecar.url;
+    t.outputs.push_back(std::move(sidecar));
   }
 
   absl::StatusOr<std::vector<std::string>> cmd = EngineCommand(m, *in.engine, in.engine_parameters);

@@ -55,8 +55,7 @@ json Manifest(const std::string& name, const std::string& version = "1.0") {
       {"engine_parameters", {{"cores", "1"}}},
       {"params_schema", {{"type", "object"}, {"properties", {{"cohort", {{"type", "string"}}}}}}},
       {"inputs", {{{"param", "cohort"}, {"path", "cohort.csv"}}}},
-      {"outputs",
-       {{{"name", "counts"}, {"path", "counts.csv"}, {"disclosure", "frequency-table"}}}},
+      {"outputs", json::parse(R"([{"name": "counts", "path": "counts.csv", "type": "text"}])")},
       {"max_run_minutes", 10}};
 }
 
@@ -317,14 +316,14 @@ TEST_F(RegistryTest, BadManifestListsEveryProblem) {
   json m = Manifest("flow-bad");
   m["workflow_type"] = "WDL";
   m["entry_point"] = "Missing.smk";
-  m["outputs"][0]["disclosure"] = "raw";
+  m["outputs"][0]["type"] = "raw";
   m["max_run_minutes"] = 0;
   m["surprise"] = true;
   HttpResult r = d.Register("admin1", Bundle(m));
   EXPECT_EQ(r.status, 400) << r.body;
   const std::string msg = Msg(r);
   for (const char* p :
-       {"manifest.workflow_type:", "manifest.entry_point:", "manifest.outputs[0].disclosure:",
+       {"manifest.workflow_type:", "manifest.entry_point:", "manifest.outputs[0].type:",
         "manifest.max_run_minutes:", "manifest.surprise: unknown field"}) {
     EXPECT_THAT(msg, HasSubstr(p));
   }

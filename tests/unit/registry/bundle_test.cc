@@ -118,7 +118,8 @@ json GoodSmk() {
       "additionalProperties": false
     },
     "inputs": [{"param": "cohort", "path": "cohort.csv"}],
-    "outputs": [{"name": "histogram", "path": "histogram.csv", "disclosure": "frequency-table"}],
+    "outputs": [{"name": "histogram", "path": "histogram.csv", "type": "histogram",
+                 "table": {"keys": ["age_band"], "counts": ["n"]}}],
     "cpu_cores": 2,
     "ram_gb": 4,
     "disk_gb": 1.5,
@@ -143,7 +144,10 @@ TEST(WorkflowManifestTest, GoodSnakemake) {
   EXPECT_EQ(m->inputs[0].param, "cohort");
   EXPECT_EQ(m->inputs[0].path, "cohort.csv");
   ASSERT_EQ(m->outputs.size(), 1u);
-  EXPECT_EQ(m->outputs[0].disclosure, "frequency-table");
+  EXPECT_EQ(m->outputs[0].name, "histogram");
+  EXPECT_EQ(m->outputs[0].path, "histogram.csv");
+  EXPECT_EQ(m->outputs[0].type, executor::disclosure::OutputType::kHistogram);
+  EXPECT_EQ(m->outputs[0].table.counts, std::vector<std::string>{"n"});
   EXPECT_EQ(m->cpu_cores, 2);
   EXPECT_EQ(m->ram_gb, 4.0);
   EXPECT_EQ(m->disk_gb, 1.5);
@@ -159,8 +163,12 @@ TEST(WorkflowManifestTest, GoodCwlWithDefaults) {
             {"entry_point", "wf/main.cwl"},
             {"engine_parameters", {{"parallel", true}}},
             {"outputs",
-             {{{"name", "stats"}, {"path", "out/stats.json"}, {"disclosure", "summary-statistics"}},
-              {{"name", "plot"}, {"path", "out/plot.png"}, {"disclosure", "figure"}}}}};
+             {{{"name", "stats"},
+               {"path", "out/stats.csv"},
+               {"type", "mean_table"},
+               {"table", {{"keys", {"variable"}}, {"statistics", {"mean"}}}},
+               {"evidence", "out/stats.evidence.json"}},
+              {{"name", "plot"}, {"path", "out/plot.png"}, {"type", "figure"}}}}};
   absl::StatusOr<WorkflowManifest> m =
       ParseWorkflowManifest(j, {"wf/main.cwl", "safeflow-manifest.json"});
   ASSERT_THAT(m, IsOk());
@@ -171,7 +179,12 @@ TEST(WorkflowManifestTest, GoodCwlWithDefaults) {
   EXPECT_EQ(m->max_run_minutes, 60);
   EXPECT_FALSE(m->cpu_cores.has_value());
   EXPECT_FALSE(m->ram_gb.has_value());
-  EXPECT_EQ(m->outputs.size(), 2u);
+  ASSERT_EQ(m->outputs.size(), 2u);
+  EXPECT_EQ(m->outputs[0].type, executor::disclosure::OutputType::kMeanTable);
+  EXPECT_EQ(m->outputs[0].evidence, "out/stats.evidence.json");
+  EXPECT_EQ(m->outputs[1].type, executor::disclosure::OutputType::kFigure);
+  // Written back as declarations.
+  EXPECT_EQ(ToJson(*m)["outputs"], j["outputs"]);
 }
 
 TEST(WorkflowManifestTest, ToJsonRoundTrips) {
@@ -262,22 +275,59 @@ TEST(WorkflowManifestTest, EachProblem) {
        "manifest.inputs[0].path: path: absolute"},
       {"input unknown key", [](json& j) { j["inputs"][0]["mode"] = "ro"; },
        "manifest.inputs[0].mode: unknown field"},
+      {"outputs not an array", [](json& j) { j["outputs"] = json::object(); },
+       "manifest.outputs: must be an array of output declarations"},
+      {"output not an object", [](json& j) { j["outputs"][0] = "histogram.csv"; },
+       "manifest.outputs[0]: must be a JSON object"},
       {"output path unsafe", [](json& j) { j["outputs"][0]["path"] = "a/../../x"; },
-       "manifest.outputs[0].path: path: '..' component"},
+       "manifest.outputs[0].path: must not contain '..' segments"},
+      {"output name bad", [](json& j) { j["outputs"][0]["name"] = "_h"; },
+       "manifest.outputs[0].name: '_h' is not a name"},
       {"output duplicate path",
        [](json& j) {
-         j["outputs"].push_back(
-             {{"name", "other"}, {"path", "histogram.csv"}, {"disclosure", "figure"}});
+         j["outputs"].push_back({{"name", "other"}, {"path", "histogram.csv"}, {"type", "figure"}});
        },
        "manifest.outputs[1].path: 'histogram.csv' is declared twice"},
       {"output duplicate name",
        [](json& j) {
-         j["outputs"].push_back(
-             {{"name", "histogram"}, {"path", "b.csv"}, {"disclosure", "figure"}});
+         j["outputs"].push_back({{"name", "histogram"}, {"path", "b.csv"}, {"type", "figure"}});
        },
        "manifest.outputs[1].name: 'histogram' is declared twice"},
-      {"bad disclosure", [](json& j) { j["outputs"][0]["disclosure"] = "raw-data"; },
-       "manifest.outputs[0].disclosure: required, one of frequency-table"},
+      {"old disclosure key", [](json& j) { j["outputs"][0]["disclosure"] = "frequency-table"; },
+       "manifest.outputs[0].disclosure: unknown member"},
+      {"bad type", [](json& j) { j["outputs"][0]["type"] = "raw-data"; },
+       "manifest.outputs[0].type: 'raw-data' is not one of frequency_table, magnitude_table"},
+      {"table member missing", [](json& j) { j["outputs"][0]["table"].erase("counts"); },
+       "manifest.outputs[0].table.counts: required for type histogram"},
+      {"mean table without evidence",
+       [](json& j) {
+         j["outputs"][0]["type"] = "mean_table";
+         j["outputs"][0]["table"] = {{"statistics", {"mean"}}};
+       },
+       "manifest.outputs[0].evidence: required for type mean_table"},
+      {"evidence is an output's path",
+       [](json& j) {
+         j["outputs"][0]["evidence"] = "plot.png";
+         j["outputs"].push_back({{"name", "plot"}, {"path", "plot.png"}, {"type", "figure"}});
+       },
+       "manifest.outputs[0].evidence: 'plot.png' is the path of an output"},
+      {"evidence shared",
+       [](json& j) {
+         j["outputs"][0]["evidence"] = "e.json";
+         j["outputs"].push_back({{"name", "h2"},
+                                 {"path", "h2.csv"},
+                                 {"type", "histogram"},
+                                 {"table", {{"counts", {"n"}}}},
+                                 {"evidence", "e.json"}});
+       },
+       "manifest.outputs[1].evidence: 'e.json' is the evidence of another output too"},
+      {"output named like a sidecar",
+       [](json& j) {
+         j["outputs"][0]["evidence"] = "e.json";
+         j["outputs"].push_back(
+             {{"name", "histogram.evidence"}, {"path", "x.txt"}, {"type", "text"}});
+       },
+       "manifest.outputs[0].evidence: output 'histogram.evidence' exists"},
       {"cpu_cores too many", [](json& j) { j["cpu_cores"] = 65; },
        "manifest.cpu_cores: must be an integer from 1 to 64"},
       {"cpu_cores zero", [](json& j) { j["cpu_cores"] = 0; }, "manifest.cpu_cores:"},
@@ -298,14 +348,15 @@ TEST(WorkflowManifestTest, ReportsEveryProblemAtOnce) {
   j["name"] = "BAD";
   j["workflow_type"] = "WDL";
   j["entry_point"] = "nope";
-  j["outputs"][0]["disclosure"] = "everything";
+  j["outputs"][0]["type"] = "everything";
+  j["outputs"][0]["path"] = "/abs";
   j["cpu_cores"] = 100;
   j["extra"] = 1;
   const std::string p = Problems(j);
-  EXPECT_THAT(
-      p, AllOf(HasSubstr("manifest.name:"), HasSubstr("manifest.workflow_type:"),
-               HasSubstr("manifest.entry_point:"), HasSubstr("manifest.outputs[0].disclosure:"),
-               HasSubstr("manifest.cpu_cores:"), HasSubstr("manifest.extra: unknown")));
+  EXPECT_THAT(p, AllOf(HasSubstr("manifest.name:"), HasSubstr("manifest.workflow_type:"),
+                       HasSubstr("manifest.entry_point:"), HasSubstr("manifest.outputs[0].type:"),
+                       HasSubstr("manifest.outputs[0].path:"), HasSubstr("manifest.cpu_cores:"),
+                       HasSubstr("manifest.extra: unknown")));
   EXPECT_GE(std::count(p.begin(), p.end(), ';'), 5);
 }
 

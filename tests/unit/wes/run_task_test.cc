@@ -22,7 +22,12 @@ class RunTaskTest : public ::testing::Test {
     manifest_.entry_point = "Snakefile";
     manifest_.environment = "host";
     manifest_.inputs = {{"cohort", "cohort.csv"}};
-    manifest_.outputs = {{"counts", "counts.csv", "frequency-table"}};
+    executor::disclosure::Declaration counts;
+    counts.name = "counts";
+    counts.path = "counts.csv";
+    counts.type = executor::disclosure::OutputType::kFrequencyTable;
+    counts.table.counts = {"count"};
+    manifest_.outputs = {counts};
     manifest_.ram_gb = 2;
     files_ = {{"Snakefile", "rule all:\n"}, {"scripts/count.py", "print(1)\n"}};
     engine_ = {"snakemake", "SMK", "7.21.0", "/usr/bin/snakemake", {"7.21"}};
@@ -67,9 +72,41 @@ TEST_F(RunTaskTest, OnlyDeclaredOutputsLeaveToTheRunsDirectory) {
   ASSERT_EQ(r->task.outputs.size(), 1u);
   EXPECT_EQ(r->task.outputs[0].path, "/wes/out/counts.csv");
   EXPECT_EQ(r->task.outputs[0].url, "file:///zone/out/wes-runs/demo/RUN1/counts.csv");
-  EXPECT_THAT(r->task.outputs[0].description.value_or(""), HasSubstr("frequency-table"));
+  EXPECT_EQ(r->task.outputs[0].description.value_or(""), "disclosure: frequency_table");
+  EXPECT_FALSE(IsEvidenceOutput(r->task.outputs[0]));
   EXPECT_EQ(r->outputs,
             (nlohmann::json{{"counts", "file:///zone/out/wes-runs/demo/RUN1/counts.csv"}}));
+  EXPECT_EQ(r->evidence, nlohmann::json::object());
+}
+
+// Evidence sidecars are written beside the outputs, where the airlock reads them, but they are
+// not outputs of the run.
+TEST_F(RunTaskTest, EvidenceSidecarsAreWrittenBesideTheOutputsButAreNotOutputs) {
+  executor::disclosure::Declaration summary;
+  summary.name = "summary";
+  summary.path = "summary_statistics.csv";
+  summary.type = executor::disclosure::OutputType::kMeanTable;
+  summary.table.keys = {"variable"};
+  summary.table.statistics = {"mean", "sd"};
+  summary.evidence = "evidence/summary_statistics.json";
+  manifest_.outputs.push_back(summary);
+  absl::StatusOr<RunTask> r = BuildRunTask(in_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::string base = "file:///zone/out/wes-runs/demo/RUN1/";
+  ASSERT_EQ(r->task.outputs.size(), 3u);
+  EXPECT_EQ(r->task.outputs[1].name, "summary");
+  EXPECT_EQ(r->task.outputs[1].description.value_or(""), "disclosure: mean_table");
+  EXPECT_FALSE(IsEvidenceOutput(r->task.outputs[1]));
+  const tes::Output& sidecar = r->task.outputs[2];
+  EXPECT_EQ(sidecar.name, "summary.evidence");
+  EXPECT_EQ(sidecar.description.value_or(""), "disclosure evidence: summary");
+  EXPECT_EQ(sidecar.path, "/wes/out/evidence/summary_statistics.json");
+  EXPECT_EQ(sidecar.url, base + "evidence/summary_statistics.json");
+  EXPECT_TRUE(IsEvidenceOutput(sidecar));
+  EXPECT_EQ(r->outputs, (nlohmann::json{{"counts", base + "counts.csv"},
+                                        {"summary", base + "summary_statistics.csv"}}));
+  EXPECT_EQ(r->evidence,
+            (nlohmann::json{{"summary.evidence", base + "evidence/summary_statistics.json"}}));
 }
 
 TEST_F(RunTaskTest, RunsTheEngineInTheApprovedEnvironmentWithItsResources) {

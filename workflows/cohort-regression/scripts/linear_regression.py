@@ -3,6 +3,11 @@
 equations (X'X) b = X'y solved with Gauss-Jordan elimination. Writes the model as JSON and the
 coefficient table as CSV. Python 3 standard library only.
 
+Both outputs carry the residual degrees of freedom, n - k, as "df_resid" (a member of the model,
+a column of the coefficient table): the airlock's disclosure filter releases a model only when
+it has enough of them (a model fitted to barely more people than it has terms nearly restates
+their values).
+
 The covariate `sex` is coded 1 for "M" and 0 otherwise (named sex_male in the output); every
 other column must be numeric.
 """
@@ -130,7 +135,7 @@ def main():
         "formula": "%s ~ %s" % (a.outcome, " + ".join(names[1:])),
         "outcome": a.outcome,
         "n": n,
-        "residual_df": df,
+        "df_resid": df,
         "r_squared": round(r2, 6),
         "adj_r_squared": round(1.0 - (1.0 - r2) * (n - 1) / df, 6),
         "residual_std_error": round(math.sqrt(sigma2), 6),
@@ -141,9 +146,9 @@ def main():
         g.write("\n")
     with open(a.coefficients, "w", newline="", encoding="utf-8") as g:
         w = csv.writer(g, lineterminator="\n")
-        w.writerow(["term", "estimate", "std_error", "t_value", "p_value"])
+        w.writerow(["term", "estimate", "std_error", "t_value", "p_value", "df_resid"])
         for c in coefficients:
-            w.writerow([c["term"], c["estimate"], c["std_error"], c["t_value"], c["p_value"]])
+            w.writerow([c["term"], c["estimate"], c["std_error"], c["t_value"], c["p_value"], df])
     print("linear_regression: %s, n=%d, R^2=%.4f" % (model["formula"], n, r2), file=sys.stderr)
 
 
