@@ -32,6 +32,8 @@
 #include "executor/transfer/transfer.h"
 #include "executor/users.h"
 #include "schemas/migrations.h"
+#include "service/airlock/airlock.h"
+#include "service/api/airlock_api.h"
 #include "service/api/auth_api.h"
 #include "service/api/enclave_api.h"
 #include "service/api/health.h"
@@ -629,6 +631,21 @@ int Run(int argc, char** argv) {
   };
   tes_options.started_at = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
   tes_options.cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  tes_options.airlock_staging_dir = config.airlock.staging_dir;
+  if (tes_options.airlock_staging_dir.empty() && !config.storage.output_roots.empty()) {
+    std::string root = config.storage.output_roots.front();
+    while (root.size() > 1 && root.ends_with('/')) root.pop_back();
+    tes_options.airlock_staging_dir = root + "/airlock";
+  }
+  if (!tes_options.airlock_staging_dir.empty()) {
+    if (absl::Status s = executor::transfer::CheckOutputUrl(
+            transfer_config, absl::StrCat("file://", tes_options.airlock_staging_dir, "/x"));
+        !s.ok()) {
+      Log().error("airlock.staging_dir must lie under one of storage.output_roots: {}",
+                  s.message());
+      return 1;
+    }
+  }
   tes_options.attestation =
       enclave.authority ? enclave.authority->Describe() : nlohmann::json{{"enabled", false}};
   tes_options.check_image = [&registry_store,
@@ -703,6 +720,27 @@ int Run(int argc, char** argv) {
     while (root.size() > 1 && root.ends_with('/')) root.pop_back();
     wes_options.outputs_dir = root + "/wes-runs";
   }
+  store::AirlockStore airlock_store(*store);
+  AirlockOptions airlock_options;
+  airlock_options.config = config.airlock;
+  airlock_options.wes_outputs_dir = wes_options.outputs_dir;
+  if (enclave.authority) {
+    EnclaveAuthority* authority = enclave.authority.get();
+    airlock_options.key_for = [authority](const std::string& key_id, const std::string& project) {
+      return authority->OutputsPrivateKey(key_id, project);
+    };
+  }
+  absl::StatusOr<std::unique_ptr<Airlock>> airlock =
+      Airlock::Create(std::move(airlock_options), airlock_store);
+  if (!airlock.ok()) {
+    Log().error("{}", airlock.status().message());
+    return 1;
+  }
+  if (absl::Status s = RegisterAirlockRoutes(server, **airlock, airlock_store, audit_store);
+      !s.ok()) {
+    Log().error("routes: {}", s.message());
+    return 1;
+  }
   wes_options.public_url = config.wes.public_url;
   wes_options.max_params_bytes = config.wes.max_params_bytes;
   if (absl::Status s = RegisterWesRoutes(server, run_store, registry_store, audit_store, config,
@@ -751,6 +789,7 @@ int Run(int argc, char** argv) {
   }
   Log().info("listening on http://{} (instance {})", address, instance_id);
   scheduler.Start();
+  (*airlock)->Start();
 
   {
     Heartbeat heartbeat(*store, instance_id);
@@ -766,6 +805,7 @@ int Run(int argc, char** argv) {
     }
   }
   server.Shutdown();
+  (*airlock)->Stop();
   scheduler.Stop();
   ::unlink(addr_file.c_str());
   if (absl::Status s = store->StopInstance(instance_id); !s.ok()) {

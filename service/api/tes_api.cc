@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <regex>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -9,8 +10,11 @@
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 
+#include "executor/disclosure/declaration.h"
+#include "executor/transfer/transfer.h"
 #include "schemas/tes/validate.h"
 #include "service/api/json_io.h"
+#include "service/api/multipart.h"
 #include "service/api/paging.h"
 #include "service/api/request_context.h"
 #include "service/log.h"
@@ -147,6 +151,30 @@ absl::Status AdmitTask(const tes::Task& task, const std::string& project, const 
     if (std::string why = ReservedPathProblem(out.path); !why.empty()) {
       problem(absl::StrCat("outputs[", i, "].path: ", why));
     }
+    if (out.url.starts_with(kAirlockScheme)) {
+      const std::string where = absl::StrCat("outputs[", i, "].url: ");
+      if (options.airlock_staging_dir.empty()) {
+        problem(where + "airlock outputs are not enabled here");
+      } else if (out.type != tes::FileType::kFile || out.path_prefix) {
+        problem(where + "an airlock output must be a single FILE (no path_prefix)");
+      } else if (absl::StatusOr<std::string> rel =
+                     SafeRelativePath(out.url.substr(kAirlockScheme.size()));
+                 !rel.ok()) {
+        problem(absl::StrCat(
+            where, "'airlock:' must be followed by a relative path: ", rel.status().message()));
+      }
+      if (out.description && out.description->starts_with("{")) {
+        json d = json::parse(*out.description, nullptr, false);
+        absl::StatusOr<executor::disclosure::Declaration> decl =
+            d.is_discarded() ? absl::InvalidArgumentError("not valid JSON")
+                             : executor::disclosure::ParseDeclaration(d, false);
+        if (!decl.ok()) {
+          problem(absl::StrCat("outputs[", i, "].description: the disclosure declaration: ",
+                               decl.status().message()));
+        }
+      }
+      continue;
+    }
     if (absl::Status s = options.check_output_url(out.url); !s.ok()) {
       problem(absl::StrCat("outputs[", i, "].url: ", std::string(s.message())),
               absl::IsPermissionDenied(s));
@@ -263,7 +291,43 @@ absl::Status RegisterTesRoutes(HttpServer& server, store::TaskStore& tasks,
           403, project.empty() ? std::string("you are not a member of any project")
                                : absl::StrCat("you are not a member of project '", project, "'"));
     }
-    store::NewTask t{*parsed.task, project, who.subject, BackendOf(*parsed.task, project, *opts)};
+    store::NewTask t{*parsed.task, project, who.subject, BackendOf(*parsed.task, project, *opts),
+                     nullptr};
+    // Airlock outputs are written to a staging place in the zone and leave only through the
+    // airlock (service/airlock/), which makes a release request when the task completes.
+    const std::string staging =
+        absl::StrCat("file://", opts->airlock_staging_dir, "/", project, "/", store::NewTaskId());
+    std::set<std::string> names;
+    for (size_t i = 0; i < t.task.outputs.size(); ++i) {
+      tes::Output& out = t.task.outputs[i];
+      if (!out.url.starts_with(kAirlockScheme)) continue;
+      const std::string rel = *SafeRelativePath(out.url.substr(kAirlockScheme.size()));
+      // The file's name in the release request (a URL path segment): the output's name when
+      // it is a plain unique one, else "output-<index>".
+      static const std::regex kName("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+      std::string name = absl::StrCat("output-", i);
+      if (out.name && std::regex_match(*out.name, kName) && !names.contains(*out.name)) {
+        name = *out.name;
+      }
+      names.insert(name);
+      json entry = {{"url", out.url},
+                    {"name", name},
+                    {"path", rel},
+                    {"location", executor::transfer::JoinUrl(staging, rel)}};
+      if (out.description && out.description->starts_with("{")) {
+        json d = json::parse(*out.description, nullptr, false);
+        absl::StatusOr<executor::disclosure::Declaration> decl =
+            executor::disclosure::ParseDeclaration(d, false);
+        if (decl.ok()) {
+          decl->name = entry["name"].get<std::string>();
+          decl->path = rel;
+          entry["declaration"] = executor::disclosure::ToJson(*decl);
+        }
+      }
+      out.url = entry["location"].get<std::string>();
+      if (t.airlock_outputs.is_null()) t.airlock_outputs = json::array();
+      t.airlock_outputs.push_back(std::move(entry));
+    }
     absl::StatusOr<std::string> id = tasks.Create(t, AuditOf(req, "task.create"));
     if (!id.ok()) {
       Log().error("request_id={} creating task: {}", req.request_id, id.status().message());

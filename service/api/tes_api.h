@@ -41,6 +41,9 @@ struct TesApiOptions {
   std::function<absl::Status(const std::string& image)> check_image;
   std::string started_at;  // RFC 3339, for service-info createdAt/updatedAt
   int cpus = 1;            // this host's CPUs: the cpu_cores limit when local.max_cpu_cores is 0
+  // Where outputs addressed "airlock:<path>" (outside the zone) are staged in the zone, as
+  // <dir>/<project>/<random>/<path>; they leave only through the airlock. Empty: refused.
+  std::string airlock_staging_dir;
   // The attestation policy shown in service-info (never key material).
   nlohmann::json attestation = nlohmann::json::object();
 };
@@ -52,6 +55,11 @@ struct TesApiOptions {
 // are storage permissions).
 [[nodiscard]] absl::Status AdmitTask(const schemas::tes::Task& task, const std::string& project,
                                      const Config& config, const TesApiOptions& options);
+
+// The URL scheme of outputs addressed outside the zone ("airlock:results/table.csv"). Such an
+// output must be a single FILE (no path_prefix); its description may hold its disclosure
+// declaration as JSON (executor/disclosure/declaration.h, without name and path).
+inline constexpr std::string_view kAirlockScheme = "airlock:";
 
 // The backend a task runs on: backend_parameters["backend"], else its project's default, else
 // the default.

@@ -214,26 +214,53 @@ std::vector<json> RunTaskLogs(const store::StoredRun& run, const std::string& ba
   return out;
 }
 
+// A run's WES state: its engine task's, except that a COMPLETE engine is RUNNING until the
+// airlock has decided on each declared output (the same rule as RunStore::List).
+std::string RunState(const store::StoredRun& run) {
+  if (run.task.task.state == tes::State::kComplete &&
+      (!run.airlock.is_object() || run.airlock.value("state", "") != "decided")) {
+    return "RUNNING";
+  }
+  return WesState(run.task.task.state);
+}
+
 json RunLogJson(const store::StoredRun& run, const std::string& base) {
   json request = run.request;
   request.erase("workflow_digest");
+  // Released outputs only; every output's airlock status is listed under "airlock".
   json outputs = json::object();
-  if (const tes::TaskLog* a = LastAttempt(run)) {
-    std::set<std::string> written;
-    for (const tes::OutputFileLog& o : a->outputs) written.insert(o.url);
-    for (const auto& [name, url] : run.outputs.items()) {
-      if (url.is_string() && written.contains(url.get<std::string>())) outputs[name] = url;
+  json airlock = nullptr;
+  if (run.airlock.is_object()) {
+    const std::string id = run.airlock.value("id", "");
+    json files = json::array();
+    for (const json& f : run.airlock["files"]) {
+      const std::string name = f.value("name", "");
+      json entry = f;
+      entry["report_url"] = absl::StrCat(base, "/airlock/v1/requests/", id);
+      if (f.value("status", "") == "released") {
+        const std::string url =
+            absl::StrCat(base, "/airlock/v1/requests/", id, "/files/", name, "/content");
+        entry["content_url"] = url;
+        outputs[name] = {{"location", url},
+                         {"path", f.value("path", "")},
+                         {"type", f.value("type", "")},
+                         {"sha256", f.value("sha256", "")},
+                         {"size_bytes", f.value("size_bytes", 0LL)}};
+      }
+      files.push_back(std::move(entry));
     }
+    airlock = {{"request_id", id}, {"state", run.airlock.value("state", "")}, {"files", files}};
   }
   json run_log = EngineTaskLog(run, base);
   run_log.erase("id");
   run_log.erase("tes_uri");
   return {{"run_id", run.id},
           {"request", request},
-          {"state", WesState(run.task.task.state)},
+          {"state", RunState(run)},
           {"run_log", run_log},
           {"task_logs_url", RunUrl(base, run.id) + "/tasks"},
-          {"outputs", outputs}};
+          {"outputs", outputs},
+          {"airlock", airlock}};
 }
 
 // Page tokens of /runs/{id}/tasks: an offset bound to the run.
@@ -597,7 +624,7 @@ absl::Status RegisterWesRoutes(HttpServer& server, store::RunStore& runs,
   Handler status = [get_run](HttpRequest& req) -> HttpResponse {
     absl::StatusOr<store::StoredRun> run = get_run(req);
     if (!run.ok()) return ErrorResponse(run.status());
-    return JsonOk(json{{"run_id", run->id}, {"state", WesState(run->task.task.state)}});
+    return JsonOk(json{{"run_id", run->id}, {"state", RunState(*run)}});
   };
 
   Handler list = [&runs](HttpRequest& req) -> HttpResponse {

@@ -600,6 +600,20 @@ absl::StatusOr<att::OutputKey> EnclaveAuthority::OutputKeyFor(const std::string&
   return att::OutputKey{d->id, d->public_key};
 }
 
+absl::StatusOr<crypto::SecretBytes> EnclaveAuthority::OutputsPrivateKey(
+    const std::string& key_id, const std::string& project) {
+  Impl& m = *impl_;
+  absl::StatusOr<store::Dataset> d = m.enclave.GetDataset(key_id);
+  if (!d.ok()) return d.status();
+  if (d->project != project || d->name != kOutputsName) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("key ", key_id, " is not the outputs key of project ", project));
+  }
+  absl::StatusOr<store::SealedKey> sealed = m.enclave.DatasetPrivateKey(key_id);
+  if (!sealed.ok()) return sealed.status();
+  return m.Unseal(*sealed, DatasetKeyAad(d->project, d->name));
+}
+
 absl::StatusOr<std::string> EnclaveAuthority::IssueRelayToken(const std::string& task_id,
                                                               int attempt,
                                                               const std::string& project) {

@@ -83,6 +83,11 @@ class EnclaveAuthority final : public executor::attestation::Authority {
       const std::optional<std::string>& sealed_key_id) override;
   absl::StatusOr<executor::attestation::OutputKey> OutputKeyFor(
       const std::string& project) override;
+  // The private key of `project`'s outputs dataset `key_id` (a sealed output's header names
+  // it), for the airlock, which reads outputs inside the zone to check them and to stream
+  // released ones. PermissionDenied when `key_id` is not the outputs dataset of `project`.
+  [[nodiscard]] absl::StatusOr<executor::crypto::SecretBytes> OutputsPrivateKey(
+      const std::string& key_id, const std::string& project);
   // A relay token (relay_token.h) for `attempt` of `task_id` in `project`, valid for
   // enclave.relay_token_ttl_seconds and only while that attempt runs. InvalidArgument for an
   // empty task or project or an attempt below 1.

@@ -15,6 +15,8 @@
 #include "absl/strings/str_join.h"
 #include "yaml-cpp/yaml.h"
 
+#include "executor/disclosure/profile.h"
+
 namespace safeflow::service {
 namespace {
 
@@ -238,6 +240,96 @@ void ReadWes(Reader& r, const YAML::Node& n, WesConfig& c) {
   r.Str(n, "wes", "public_url", c.public_url);
   r.Integer(n, "wes", "max_params_bytes", c.max_params_bytes, std::uint64_t{1024},
             std::uint64_t{64} << 20);
+}
+
+// A YAML node as JSON: mappings, sequences, and scalars as integers, numbers, booleans or strings.
+nlohmann::json YamlToJson(const YAML::Node& n) {
+  if (n.IsMap()) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& kv : n) j[kv.first.Scalar()] = YamlToJson(kv.second);
+    return j;
+  }
+  if (n.IsSequence()) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& e : n) j.push_back(YamlToJson(e));
+    return j;
+  }
+  if (!n.IsScalar()) return nullptr;
+  const std::string& s = n.Scalar();
+  if (s == "true" || s == "false") return s == "true";
+  long long i = 0;
+  if (auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), i);
+      ec == std::errc() && end == s.data() + s.size()) {
+    return i;
+  }
+  double d = 0;
+  if (absl::SimpleAtod(s, &d) && std::isfinite(d)) return d;
+  return s;
+}
+
+void ReadAirlock(Reader& r, const YAML::Node& n, AirlockConfig& c) {
+  if (!r.Map(n, "airlock",
+             {"default_profile", "auto_release", "checkers", "poll_interval_ms", "history_limit",
+              "staging_dir", "profiles", "projects"})) {
+    return;
+  }
+  r.Str(n, "airlock", "default_profile", c.default_profile);
+  r.Bool(n, "airlock", "auto_release", c.auto_release);
+  r.Integer(n, "airlock", "checkers", c.checkers, 1, 5);
+  r.Integer(n, "airlock", "poll_interval_ms", c.poll_interval_ms, 50, 60000);
+  r.Integer(n, "airlock", "history_limit", c.history_limit, 0, 10000);
+  r.Str(n, "airlock", "staging_dir", c.staging_dir);
+  if (const YAML::Node p = n["profiles"]; p && !p.IsNull()) {
+    if (!p.IsMap()) {
+      r.Error("airlock.profiles", "expected a mapping of profile name -> profile");
+    } else {
+      for (const auto& kv : p) {
+        const std::string name = kv.first.Scalar();
+        nlohmann::json j = YamlToJson(kv.second);
+        absl::StatusOr<executor::disclosure::Profile> prof =
+            executor::disclosure::ProfileFromJson(name, j);
+        if (!prof.ok()) {
+          r.Error(absl::StrCat("airlock.profiles.", name), std::string(prof.status().message()));
+          continue;
+        }
+        c.profiles[name] = std::move(j);
+      }
+    }
+  }
+  if (const YAML::Node p = n["projects"]; p && !p.IsNull()) {
+    if (!p.IsMap()) {
+      r.Error("airlock.projects",
+              "expected a mapping of project -> {profile, auto_release, "
+              "checkers}");
+    } else {
+      for (const auto& kv : p) {
+        const std::string where = absl::StrCat("airlock.projects.", kv.first.Scalar());
+        AirlockProjectConfig pc;
+        if (r.Map(kv.second, where, {"profile", "auto_release", "checkers"})) {
+          r.Str(kv.second, where, "profile", pc.profile);
+          if (kv.second["auto_release"]) {
+            bool b = false;
+            r.Bool(kv.second, where, "auto_release", b);
+            pc.auto_release = b;
+          }
+          r.Integer(kv.second, where, "checkers", pc.checkers, 1, 5);
+        }
+        c.projects[kv.first.Scalar()] = pc;
+      }
+    }
+  }
+  auto known = [&](const std::string& name) {
+    return c.profiles.contains(name) || executor::disclosure::BuiltinProfile(name).ok();
+  };
+  if (!known(c.default_profile)) {
+    r.Error("airlock.default_profile", absl::StrCat("unknown profile '", c.default_profile, "'"));
+  }
+  for (const auto& [project, pc] : c.projects) {
+    if (!pc.profile.empty() && !known(pc.profile)) {
+      r.Error(absl::StrCat("airlock.projects.", project, ".profile"),
+              absl::StrCat("unknown profile '", pc.profile, "'"));
+    }
+  }
 }
 
 void ReadSlurm(Reader& r, const YAML::Node& n, SlurmConfig& c) {
@@ -633,7 +725,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text) {
     if (r.Map(root, "",
               {"data_dir", "server", "database", "embedded", "scheduler", "local", "environments",
                "storage", "service_info", "auth", "enclave", "backends", "slurm", "registry", "wes",
-               "log"})) {
+               "airlock", "log"})) {
       r.Str(root, "", "data_dir", c.data_dir);
       ReadServer(r, root["server"], c.server);
       ReadDatabase(r, root["database"], c.database);
@@ -649,6 +741,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text) {
       ReadSlurm(r, root["slurm"], c.slurm);
       ReadRegistry(r, root["registry"], c.registry);
       ReadWes(r, root["wes"], c.wes);
+      ReadAirlock(r, root["airlock"], c.airlock);
       ReadLog(r, root["log"], c.log);
     }
   }
@@ -955,6 +1048,28 @@ std::string Config::Redacted() const {
   e << YAML::Key << "outputs_dir" << YAML::Value << wes.outputs_dir;
   e << YAML::Key << "public_url" << YAML::Value << wes.public_url;
   e << YAML::Key << "max_params_bytes" << YAML::Value << wes.max_params_bytes;
+  e << YAML::EndMap;
+  e << YAML::Key << "airlock" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "default_profile" << YAML::Value << airlock.default_profile;
+  e << YAML::Key << "auto_release" << YAML::Value << airlock.auto_release;
+  e << YAML::Key << "checkers" << YAML::Value << airlock.checkers;
+  e << YAML::Key << "poll_interval_ms" << YAML::Value << airlock.poll_interval_ms;
+  e << YAML::Key << "history_limit" << YAML::Value << airlock.history_limit;
+  e << YAML::Key << "staging_dir" << YAML::Value << airlock.staging_dir;
+  e << YAML::Key << "profiles" << YAML::Value << YAML::BeginMap;
+  for (const auto& [name, p] : airlock.profiles) {
+    e << YAML::Key << name << YAML::Value << YAML::Flow << YAML::Load(p.dump());
+  }
+  e << YAML::EndMap;
+  e << YAML::Key << "projects" << YAML::Value << YAML::BeginMap;
+  for (const auto& [name, p] : airlock.projects) {
+    e << YAML::Key << name << YAML::Value << YAML::Flow << YAML::BeginMap;
+    if (!p.profile.empty()) e << YAML::Key << "profile" << YAML::Value << p.profile;
+    if (p.auto_release) e << YAML::Key << "auto_release" << YAML::Value << *p.auto_release;
+    if (p.checkers > 0) e << YAML::Key << "checkers" << YAML::Value << p.checkers;
+    e << YAML::EndMap;
+  }
+  e << YAML::EndMap;
   e << YAML::EndMap;
   e << YAML::Key << "slurm" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "enabled" << YAML::Value << slurm.enabled;

@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
 
 namespace safeflow::service {
 
@@ -231,6 +232,29 @@ struct WesConfig {
   std::uint64_t max_params_bytes = 1 << 20;  // workflow_params, tags, engine parameters, each
 };
 
+// The airlock (service/airlock/): the disclosure filter's profile, auto-release and output
+// checkers, globally and per project.
+struct AirlockProjectConfig {
+  std::string profile;               // empty: airlock.default_profile
+  std::optional<bool> auto_release;  // unset: airlock.auto_release
+  int checkers = 0;                  // 0: airlock.checkers
+};
+struct AirlockConfig {
+  std::string default_profile = "acro-default";
+  // Whether a file whose verdict is `pass` is released without output checkers.
+  bool auto_release = false;
+  int checkers = 2;            // independent output checkers a held file needs (1..5)
+  int poll_interval_ms = 500;  // how often finished runs and tasks are looked for
+  int history_limit = 200;     // released tables compared against (differencing)
+  // Where TES outputs addressed "airlock:<path>" are staged in the zone; empty:
+  // <first output root>/airlock.
+  std::string staging_dir;
+  // Profiles besides the built-ins: name -> members of executor/disclosure/profile.h, with
+  // "base" naming the built-in they start from (JSON of schemas/disclosure/profile.schema.json).
+  std::map<std::string, nlohmann::json> profiles;
+  std::map<std::string, AirlockProjectConfig> projects;
+};
+
 struct LogConfig {
   std::string level = "info";   // trace|debug|info|warn|error|critical|off
   std::string format = "text";  // text|json (one JSON object per line)
@@ -253,6 +277,7 @@ struct Config {
   SlurmConfig slurm;
   RegistryConfig registry;
   WesConfig wes;
+  AirlockConfig airlock;
   LogConfig log;
 
   bool embedded_database() const { return database.url.empty(); }

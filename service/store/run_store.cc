@@ -14,6 +14,12 @@ using nlohmann::json;
 
 namespace {
 
+// A run's state: its engine task's, except that a COMPLETE engine is still RUNNING until the
+// airlock has decided on each of its outputs.
+constexpr const char* kRunState =
+    "CASE WHEN t.state = 'COMPLETE' AND NOT EXISTS (SELECT 1 FROM airlock_requests a "
+    "WHERE a.task_id = t.id AND a.state = 'decided') THEN 'RUNNING' ELSE t.state END";
+
 constexpr const char* kCreatedAt =
     "to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
 constexpr const char* kCreatedMicros = "(extract(epoch FROM r.created_at) * 1000000)::bigint";
@@ -72,6 +78,27 @@ absl::StatusOr<StoredRun> RunStore::Get(const std::string& id, const ProjectScop
     run.request = ParseStored(r[0][7]);
     run.outputs = ParseStored(r[0][8]);
     run.task.task.id = r[0][9].as<std::string>();
+    pqxx::result a = tx.exec(absl::StrCat("SELECT id, state FROM airlock_requests WHERE task_id = ",
+                                          tx.quote(run.task.task.id)));
+    if (!a.empty()) {
+      json files = json::array();
+      for (const pqxx::row& f : tx.exec(absl::StrCat(
+               "SELECT name, path, COALESCE(declaration ->> 'type', 'undeclared'), status, "
+               "verdict, sha256, size_bytes FROM airlock_files WHERE request_id = ",
+               tx.quote(a[0][0].as<std::string>()), " ORDER BY name"))) {
+        json j = {{"name", f[0].as<std::string>()},
+                  {"path", f[1].as<std::string>()},
+                  {"type", f[2].as<std::string>()},
+                  {"status", f[3].as<std::string>()}};
+        if (!f[4].is_null()) j["verdict"] = f[4].as<std::string>();
+        if (!f[5].is_null()) j["sha256"] = f[5].as<std::string>();
+        if (!f[6].is_null()) j["size_bytes"] = f[6].as<long long>();
+        files.push_back(std::move(j));
+      }
+      run.airlock = {{"id", a[0][0].as<std::string>()},
+                     {"state", a[0][1].as<std::string>()},
+                     {"files", files}};
+    }
     out = std::move(run);
   });
   if (!s.ok()) return s;
@@ -100,7 +127,7 @@ absl::StatusOr<RunPage> RunStore::List(const ProjectScope& scope, int page_size,
   absl::Status s = store_.pool().Run([&](pqxx::connection& c) {
     page = RunPage{};
     pqxx::read_transaction tx(c);
-    std::string sql = absl::StrCat("SELECT r.id, t.state, ", kCreatedMicros,
+    std::string sql = absl::StrCat("SELECT r.id, ", kRunState, ", ", kCreatedMicros,
                                    ", t.logs -> 0 ->> 'start_time', t.logs -> -1 ->> 'end_time', "
                                    "COALESCE(r.request -> 'tags', '{}'::jsonb)::text "
                                    "FROM wes_runs r JOIN tasks t ON t.id = r.task_id WHERE TRUE",
@@ -162,8 +189,9 @@ absl::StatusOr<std::map<std::string, long long>> RunStore::CountByState() {
     out.clear();
     pqxx::read_transaction tx(c);
     for (const pqxx::row& r :
-         tx.exec("SELECT t.state, count(*) FROM wes_runs r JOIN tasks t ON t.id = r.task_id "
-                 "GROUP BY t.state")) {
+         tx.exec(absl::StrCat("SELECT ", kRunState,
+                              ", count(*) FROM wes_runs r JOIN tasks t ON t.id = r.task_id "
+                              "GROUP BY 1"))) {
       out[r[0].as<std::string>()] = r[1].as<long long>();
     }
   });

@@ -35,6 +35,10 @@ struct StoredRun {
   std::string created_at;  // RFC 3339 UTC
   nlohmann::json request, outputs;
   StoredTask task;  // the engine task, with state and logs
+  // The run's release request: null when there is none yet, else {"id", "state" (checking |
+  // decided), "files": [{"name", "path", "type", "status", "verdict"?, "sha256"?,
+  // "size_bytes"?}]}.
+  nlohmann::json airlock;
 };
 
 struct RunSummaryRow {

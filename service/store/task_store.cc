@@ -101,10 +101,12 @@ std::string InsertTask(pqxx::work& tx, const NewTask& t) {
   for (const char* k : {"id", "state", "logs", "creation_time"}) spec.erase(k);
   const std::string id = NewTaskId();
   tx.exec_params(
-      "INSERT INTO tasks (id, project, owner, state, name, tags, spec, backend) "
-      "VALUES ($1, $2, $3, 'QUEUED', NULLIF($4, ''), $5::jsonb, $6::jsonb, $7)",
+      "INSERT INTO tasks (id, project, owner, state, name, tags, spec, backend, airlock_outputs) "
+      "VALUES ($1, $2, $3, 'QUEUED', NULLIF($4, ''), $5::jsonb, $6::jsonb, $7, "
+      "NULLIF($8, '')::jsonb)",
       id, t.project, t.owner, t.task.name.value_or(""), DumpStored(json(t.task.tags)),
-      DumpStored(spec), t.backend);
+      DumpStored(spec), t.backend,
+      t.airlock_outputs.is_null() ? std::string() : DumpStored(t.airlock_outputs));
   return id;
 }
 

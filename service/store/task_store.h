@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
 
 #include "executor/backend.h"
 #include "schemas/tes/task.h"
@@ -35,6 +36,8 @@ struct NewTask {
   std::string project;
   std::string owner;
   std::string backend;
+  // Outputs that leave through the airlock (tasks.airlock_outputs); null: none.
+  nlohmann::json airlock_outputs;
 };
 
 struct StoredTask {

@@ -112,5 +112,45 @@ TEST(ConfigTest, RedactsPasswordsInEveryDsnForm) {
   EXPECT_THAT(c.Redacted(), ::testing::Not(HasSubstr("s3cret")));
 }
 
+TEST(ConfigTest, AirlockProfilesAndProjectsAreCheckedAtLoad) {
+  absl::StatusOr<Config> c = ParseConfig(R"(
+airlock:
+  default_profile: cautious
+  auto_release: true
+  checkers: 3
+  profiles:
+    cautious: {base: acro-default, threshold: 20, residual_dof: 25}
+  projects:
+    demo: {profile: strict, auto_release: false, checkers: 2}
+    other: {}
+)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->airlock.default_profile, "cautious");
+  EXPECT_TRUE(c->airlock.auto_release);
+  EXPECT_EQ(c->airlock.checkers, 3);
+  ASSERT_TRUE(c->airlock.profiles.contains("cautious"));
+  EXPECT_EQ(c->airlock.profiles.at("cautious")["threshold"], 20);
+  EXPECT_EQ(c->airlock.projects.at("demo").profile, "strict");
+  EXPECT_EQ(c->airlock.projects.at("demo").auto_release, std::optional<bool>(false));
+  EXPECT_FALSE(c->airlock.projects.at("other").auto_release.has_value());
+
+  absl::StatusOr<Config> bad = ParseConfig(R"(
+airlock:
+  default_profile: nope
+  checkers: 9
+  profiles:
+    broken: {base: acro-default, threshold: -1}
+  projects:
+    demo: {profile: missing, colour: red}
+)");
+  ASSERT_FALSE(bad.ok());
+  const std::string msg(bad.status().message());
+  EXPECT_NE(msg.find("airlock.default_profile"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("airlock.checkers"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("airlock.profiles.broken"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("airlock.projects.demo.profile"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("airlock.projects.demo.colour"), std::string::npos) << msg;
+}
+
 }  // namespace
 }  // namespace safeflow::service

@@ -96,9 +96,23 @@ class WesTest : public ::testing::Test {
           env_->server.out_root + "/wes-runs/demo/" + id + "/" + o["path"].get<std::string>();
       EXPECT_TRUE(std::filesystem::exists(path)) << path;
       EXPECT_GT(std::filesystem::file_size(path), 0u) << path;
-      ASSERT_TRUE(run["outputs"].contains(o["name"].get<std::string>())) << run["outputs"];
-      EXPECT_EQ(run["outputs"][o["name"].get<std::string>()], "file://" + path);
+      // Its evidence sidecar, if any, is written beside it for the airlock.
+      if (o.contains("evidence")) {
+        const std::string evidence =
+            env_->server.out_root + "/wes-runs/demo/" + id + "/" + o["evidence"].get<std::string>();
+        EXPECT_TRUE(std::filesystem::exists(evidence)) << evidence;
+      }
+      // Each declared output has an airlock decision; without auto-release (the default)
+      // nothing is released, so RunLog.outputs lists nothing.
+      bool decided = false;
+      for (const json& f : run["airlock"]["files"]) {
+        if (f["name"] != o["name"]) continue;
+        const std::string st = f.value("status", "");
+        decided = st == "held" || st == "blocked" || st == "released";
+      }
+      EXPECT_TRUE(decided) << o["name"] << " " << run["airlock"].dump(2);
     }
+    EXPECT_TRUE(run["outputs"].empty()) << run["outputs"];
     HttpResult st = env_->Call("alice", "GET", "/ga4gh/wes/v1/runs/" + id + "/status");
     EXPECT_EQ(st.status, 200);
     EXPECT_THAT(ValidWes(json::parse(st.body), "RunStatus"), IsOk());
@@ -406,7 +420,7 @@ TEST_F(WesTest, CancelKillsTheEngineAndItsSteps) {
             {"entry_point", "Snakefile"},
             {"engine_parameters", {{"cores", "1"}}},
             {"params_schema", {{"type", "object"}}},
-            {"outputs", {{{"name", "done"}, {"path", "done.txt"}, {"disclosure", "free-text"}}}}}
+            {"outputs", {{{"name", "done"}, {"path", "done.txt"}, {"type", "text"}}}}}
            .dump(2),
        std::string("safeflow-manifest.json")}};
   ASSERT_FALSE(env_->RegisterAndApprove("sleeper", bundle).empty());

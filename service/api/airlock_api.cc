@@ -1,0 +1,361 @@
+#include "service/api/airlock_api.h"
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+#include "executor/crypto/hkdf.h"
+#include "executor/disclosure/profile.h"
+#include "service/api/json_io.h"
+#include "service/api/paging.h"
+#include "service/api/request_context.h"
+#include "service/log.h"
+
+namespace safeflow::service {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::size_t kMaxComment = 4096;
+constexpr std::size_t kMinJustification = 10;
+const std::set<std::string> kStatuses = {"pending", "released", "held", "escalated", "blocked"};
+
+HttpResponse Fail(const HttpRequest& req, const absl::Status& s) {
+  if (!absl::IsNotFound(s) && !absl::IsInvalidArgument(s) && !absl::IsPermissionDenied(s) &&
+      !absl::IsAlreadyExists(s) && !absl::IsFailedPrecondition(s) && !absl::IsUnavailable(s)) {
+    Log().error("request_id={} {} {}: {}", req.request_id, req.method, req.path, s.message());
+  }
+  return ErrorResponse(s);
+}
+
+std::string OutcomeOf(const absl::Status& s) {
+  if (absl::IsNotFound(s)) return "not_found";
+  if (absl::IsPermissionDenied(s) || absl::IsFailedPrecondition(s)) return "denied";
+  if (absl::IsInvalidArgument(s) || absl::IsAlreadyExists(s)) return "invalid";
+  return "error";
+}
+
+void AuditRefusal(store::AuditStore& audit, const HttpRequest& req, const std::string& action,
+                  const absl::Status& why, const std::string& object_id) {
+  store::AuditEntry e = AuditOf(req, action, OutcomeOf(why));
+  e.object_type = "release_file";
+  e.object_id = object_id;
+  std::string reason(why.message());
+  if (reason.size() > 2000) reason = reason.substr(0, 2000) + "...";
+  e.details["reason"] = reason;
+  if (absl::Status s = audit.Append(e); !s.ok()) {
+    Log().error("request_id={} audit of {} failed: {}", req.request_id, action, s.message());
+  }
+}
+
+bool IsChecker(const HttpRequest& req) {
+  return req.principal && req.principal->Has(Role::kOutputChecker);
+}
+bool IsOverseer(const HttpRequest& req) {
+  return req.principal &&
+         (req.principal->Has(Role::kWorkflowAdmin) || req.principal->Has(Role::kAuditor));
+}
+
+// Report cells without their values (for researchers, before a decision).
+json RedactCells(json report) {
+  if (!report.is_object() || !report.contains("findings")) return report;
+  for (json& f : report["findings"]) {
+    if (!f.contains("cells")) continue;
+    for (json& c : f["cells"]) {
+      c.erase("value");
+      c.erase("note");
+    }
+  }
+  return report;
+}
+
+std::string ContentTypeOf(const std::string& path) {
+  std::string ext;
+  if (std::size_t dot = path.rfind('.'); dot != std::string::npos) {
+    ext = absl::AsciiStrToLower(path.substr(dot));
+  }
+  if (ext == ".csv") return "text/csv; charset=utf-8";
+  if (ext == ".tsv") return "text/tab-separated-values; charset=utf-8";
+  if (ext == ".json") return "application/json";
+  if (ext == ".png") return "image/png";
+  if (ext == ".pdf") return "application/pdf";
+  if (ext == ".svg") return "image/svg+xml";
+  if (ext == ".html") return "text/plain; charset=utf-8";  // never rendered as a page
+  if (ext == ".txt" || ext == ".md" || ext == ".log") return "text/plain; charset=utf-8";
+  return "application/octet-stream";
+}
+
+std::string SafeFileName(const std::string& path) {
+  std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+  std::string out;
+  for (char c : base) {
+    out.push_back(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
+                          c == '_'
+                      ? c
+                      : '_');
+  }
+  return out.empty() ? "output" : out;
+}
+
+json RequestJson(const store::AirlockRequest& q, const HttpRequest& req, bool reports) {
+  const bool privileged = IsChecker(req) || IsOverseer(req);
+  const std::string viewer = req.principal ? req.principal->subject : "";
+  json files = json::array();
+  std::map<std::string, int> counts;
+  for (const store::AirlockFile& f : q.files) {
+    counts[f.status]++;
+    const bool decided = f.status != "held" && f.status != "pending";
+    files.push_back(AirlockFileJson(f, q.id, reports, privileged || f.status == "released", viewer,
+                                    decided || IsOverseer(req)));
+  }
+  json j = {{"id", q.id},
+            {"kind", q.kind},
+            {"task_id", q.task_id},
+            {"project", q.project},
+            {"requester", q.requester},
+            {"profile", q.profile},
+            {"auto_release", q.auto_release},
+            {"required_reviews", q.required_reviews},
+            {"state", q.state},
+            {"created_at", q.created_at},
+            {"status_counts", counts},
+            {"files", files}};
+  if (!q.run_id.empty()) j["run_id"] = q.run_id;
+  if (!q.checked_at.empty()) j["checked_at"] = q.checked_at;
+  return j;
+}
+
+// Reads a JSON body with exactly the string members `fields` (each required, 1..max bytes);
+// `decision` must be one of `decisions`.
+absl::StatusOr<json> DecisionBody(const HttpRequest& req, const std::string& reason_field,
+                                  const std::set<std::string>& decisions, std::size_t min_reason) {
+  json body;
+  if (auto bad = ParseJsonObjectBody(req, body)) {
+    return absl::InvalidArgumentError(
+        json::parse(bad->body, nullptr, false).value("msg", "request body is not valid"));
+  }
+  std::vector<std::string> problems;
+  for (const auto& [k, v] : body.items()) {
+    if (k != "decision" && k != reason_field)
+      problems.push_back(absl::StrCat(k, ": unknown field"));
+  }
+  if (!body.contains("decision") || !body["decision"].is_string() ||
+      !decisions.contains(body["decision"].get<std::string>())) {
+    problems.push_back(absl::StrCat("decision: required, one of ", absl::StrJoin(decisions, ", ")));
+  }
+  if (!body.contains(reason_field) || !body[reason_field].is_string() ||
+      body[reason_field].get<std::string>().size() < min_reason ||
+      body[reason_field].get<std::string>().size() > kMaxComment) {
+    problems.push_back(absl::StrCat(reason_field, ": required, a string of ", min_reason, " to ",
+                                    kMaxComment, " bytes saying why"));
+  }
+  if (!problems.empty()) return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
+  return body;
+}
+
+}  // namespace
+
+json AirlockFileJson(const store::AirlockFile& f, const std::string& request_id, bool reports,
+                     bool cell_values, const std::string& viewer, bool all_reviews) {
+  json j = {{"name", f.name}, {"path", f.path}, {"status", f.status}};
+  j["type"] = f.declaration.is_object() ? f.declaration.value("type", "undeclared") : "undeclared";
+  if (!f.verdict.empty()) j["verdict"] = f.verdict;
+  if (!f.sha256.empty()) j["sha256"] = f.sha256;
+  if (f.size_bytes >= 0) j["size_bytes"] = f.size_bytes;
+  if (!f.basis.empty()) j["basis"] = f.basis;
+  if (!f.decided_by.empty()) j["decided_by"] = f.decided_by;
+  if (!f.decision_reason.empty()) j["decision_reason"] = f.decision_reason;
+  if (!f.decided_at.empty()) j["decided_at"] = f.decided_at;
+  json reviews = json::array();
+  for (const store::AirlockReview& r : f.reviews) {
+    if (!all_reviews && r.checker != viewer) continue;  // blind until decided
+    reviews.push_back({{"checker", r.checker},
+                       {"decision", r.decision},
+                       {"comment", r.comment},
+                       {"created_at", r.created_at}});
+  }
+  j["reviews"] = reviews;
+  j["reviews_received"] = all_reviews ? json(f.reviews.size()) : json(nullptr);
+  if (reports && !f.report.is_null()) {
+    j["report"] = cell_values ? f.report : RedactCells(f.report);
+  }
+  if (f.status == "released") {
+    j["content_url"] =
+        absl::StrCat("/airlock/v1/requests/", request_id, "/files/", f.name, "/content");
+  }
+  return j;
+}
+
+absl::Status RegisterAirlockRoutes(HttpServer& server, Airlock& airlock, store::AirlockStore& store,
+                                   store::AuditStore& audit) {
+  const std::set<Role> readers = {Role::kResearcher, Role::kOutputChecker, Role::kWorkflowAdmin,
+                                  Role::kAuditor};
+
+  auto profiles = [&airlock](HttpRequest& req) -> HttpResponse {
+    json out = json::object();
+    for (const auto& [name, p] : airlock.profiles()) {
+      out[name] = executor::disclosure::ToJson(p);
+    }
+    json mine = json::object();
+    if (req.principal) {
+      for (const std::string& project : req.principal->projects) {
+        AirlockPolicy p = airlock.PolicyFor(project);
+        mine[project] = {{"profile", p.profile.name},
+                         {"auto_release", p.auto_release},
+                         {"checkers", p.checkers}};
+      }
+    }
+    return JsonOk({{"profiles", out}, {"projects", mine}});
+  };
+
+  auto list = [&store](HttpRequest& req) -> HttpResponse {
+    absl::StatusOr<int> size = ParsePageSize(req.Query("page_size"), 50, 500);
+    if (!size.ok()) return ErrorResponse(size.status());
+    store::AirlockFilter f;
+    f.scope = ScopeOf(req);
+    f.page_size = *size;
+    if (auto s = req.Query("state")) {
+      if (*s != "checking" && *s != "decided") {
+        return ErrorResponse(400, "state: one of checking, decided");
+      }
+      f.state = *s;
+    }
+    if (auto s = req.Query("status")) {
+      if (!kStatuses.contains(*s)) {
+        return ErrorResponse(400, absl::StrCat("status: one of ", absl::StrJoin(kStatuses, ", ")));
+      }
+      f.file_status = *s;
+    }
+    if (auto r = req.Query("run_id")) f.run_id = *r;
+    absl::StatusOr<store::AirlockPage> page = store.List(f, req.Query("page_token").value_or(""));
+    if (!page.ok()) return Fail(req, page.status());
+    json out = json::array();
+    for (const store::AirlockRequest& q : page->requests) out.push_back(RequestJson(q, req, false));
+    json j = {{"requests", out}};
+    if (!page->next_page_token.empty()) j["next_page_token"] = page->next_page_token;
+    return JsonOk(j);
+  };
+
+  auto get = [&store](HttpRequest& req) -> HttpResponse {
+    absl::StatusOr<store::AirlockRequest> q = store.Get(req.path_params.at("id"), ScopeOf(req));
+    if (!q.ok()) return Fail(req, q.status());
+    return JsonOk(RequestJson(*q, req, true));
+  };
+
+  auto review = [&store, &audit](HttpRequest& req) -> HttpResponse {
+    const std::string id = req.path_params.at("id"), name = req.path_params.at("name");
+    const std::string object = absl::StrCat(id, "/", name);
+    absl::StatusOr<json> body = DecisionBody(req, "comment", {"approve", "reject"}, 1);
+    if (!body.ok()) {
+      AuditRefusal(audit, req, "release.review", body.status(), object);
+      return Fail(req, body.status());
+    }
+    absl::StatusOr<store::AirlockFile> f = store.Review(
+        id, name, ScopeOf(req), req.principal->subject, (*body)["decision"].get<std::string>(),
+        (*body)["comment"].get<std::string>(), AuditOf(req, "release.review"));
+    if (!f.ok()) {
+      if (!absl::IsUnavailable(f.status()) && !absl::IsInternal(f.status())) {
+        AuditRefusal(audit, req, "release.review", f.status(), object);
+      }
+      return Fail(req, f.status());
+    }
+    Log().info("request_id={} release {} reviewed by {}: {} -> {}", req.request_id, object,
+               req.principal->subject, (*body)["decision"].get<std::string>(), f->status);
+    const bool decided = f->status != "held";
+    return JsonOk(AirlockFileJson(*f, id, true, true, req.principal->subject, decided));
+  };
+
+  auto override_ = [&store, &audit](HttpRequest& req) -> HttpResponse {
+    const std::string id = req.path_params.at("id"), name = req.path_params.at("name");
+    const std::string object = absl::StrCat(id, "/", name);
+    absl::StatusOr<json> body =
+        DecisionBody(req, "justification", {"release", "block"}, kMinJustification);
+    if (!body.ok()) {
+      AuditRefusal(audit, req, "release.override", body.status(), object);
+      return Fail(req, body.status());
+    }
+    absl::StatusOr<store::AirlockFile> f = store.Override(
+        id, name, ScopeOf(req), req.principal->subject, (*body)["decision"].get<std::string>(),
+        (*body)["justification"].get<std::string>(), AuditOf(req, "release.override"));
+    if (!f.ok()) {
+      if (!absl::IsUnavailable(f.status()) && !absl::IsInternal(f.status())) {
+        AuditRefusal(audit, req, "release.override", f.status(), object);
+      }
+      return Fail(req, f.status());
+    }
+    Log().warn("request_id={} release {} overridden by {}: {}", req.request_id, object,
+               req.principal->subject, (*body)["decision"].get<std::string>());
+    return JsonOk(AirlockFileJson(*f, id, true, true, req.principal->subject, true));
+  };
+
+  auto content = [&store, &audit, &airlock](HttpRequest& req) -> HttpResponse {
+    const std::string id = req.path_params.at("id"), name = req.path_params.at("name");
+    const std::string object = absl::StrCat(id, "/", name);
+    absl::StatusOr<store::AirlockRequest> q = store.Get(id, ScopeOf(req));
+    if (!q.ok()) return Fail(req, q.status());
+    const store::AirlockFile* file = nullptr;
+    for (const store::AirlockFile& f : q->files) {
+      if (f.name == name) file = &f;
+    }
+    if (file == nullptr) {
+      return ErrorResponse(404, absl::StrCat("release request ", id, " has no file '", name, "'"));
+    }
+    if (file->status != "released") {
+      absl::Status refused = absl::FailedPreconditionError(absl::StrCat(
+          "'", name, "' is ", file->status, ": only released files can be downloaded"));
+      AuditRefusal(audit, req, "release.download", refused, object);
+      return ErrorResponse(409, std::string(refused.message()));
+    }
+    const executor::disclosure::Profile profile = airlock.PolicyFor(q->project).profile;
+    absl::StatusOr<std::string> bytes = airlock.ReadZoneFile(
+        file->location, q->project,
+        std::max<std::uint64_t>(profile.max_file_bytes,
+                                static_cast<std::uint64_t>(std::max(0LL, file->size_bytes))));
+    if (!bytes.ok()) return Fail(req, bytes.status());
+    const std::string sha = file->sha256;
+    // The bytes must be those that were checked and released.
+    if (absl::BytesToHexString(executor::crypto::Sha256(*bytes)) != sha) {
+      absl::Status changed = absl::DataLossError(
+          absl::StrCat("'", name, "' no longer has the SHA-256 it was released with"));
+      AuditRefusal(audit, req, "release.download", changed, object);
+      Log().error("request_id={} release {}: {}", req.request_id, object, changed.message());
+      return ErrorResponse(409, std::string(changed.message()));
+    }
+    store::AuditEntry a = AuditOf(req, "release.download");
+    a.project = q->project;
+    a.object_type = "release_file";
+    a.object_id = object;
+    a.details["sha256"] = sha;
+    a.details["size_bytes"] = static_cast<long long>(bytes->size());
+    if (absl::Status s = audit.Append(a); !s.ok()) return Fail(req, s);
+    HttpResponse r;
+    r.status = 200;
+    r.content_type = ContentTypeOf(file->path);
+    r.body = *std::move(bytes);
+    r.headers.push_back({"Content-Disposition",
+                         absl::StrCat("attachment; filename=\"", SafeFileName(file->path), "\"")});
+    r.headers.push_back({"X-Content-Type-Options", "nosniff"});
+    if (!sha.empty()) r.headers.push_back({"X-Checksum-Sha256", sha});
+    return r;
+  };
+
+  const std::string p = "/airlock/v1";
+  return server.HandleAll({
+      {"GET", p + "/profiles", profiles, Access::Read(readers)},
+      {"GET", p + "/requests", list, Access::Read(readers)},
+      {"GET", p + "/requests/{id}", get, Access::Read(readers)},
+      {"POST", p + "/requests/{id}/files/{name}:review", review,
+       Access::Write({Role::kOutputChecker})},
+      {"POST", p + "/requests/{id}/files/{name}:override", override_,
+       Access::Write({Role::kWorkflowAdmin})},
+      {"GET", p + "/requests/{id}/files/{name}/content", content,
+       Access::Read({Role::kResearcher})},
+  });
+}
+
+}  // namespace safeflow::service
