@@ -14,6 +14,8 @@
 #include <curl/curl.h>
 
 #include "service/auth/dev_issuer.h"
+#include "service/cli/airlock.h"
+#include "service/cli/check_outputs.h"
 #include "service/cli/data.h"
 #include "service/cli/wes.h"
 #include "service/cli/workflow.h"
@@ -32,6 +34,10 @@ commands:
                      the workflow admin's registry commands (see safeflow workflow --help)
   wes submit|status|show|list|cancel|logs|tasks ...
                      the researcher's WES runs (see safeflow wes --help)
+  airlock list|show|review|override|download ...
+                     release requests: reports, output checkers' decisions, downloads
+                     (see safeflow airlock --help)
+  check-outputs [--profile NAME] [--json] PATH...  offline disclosure checks (see --help)
   dev-issuer init DIR [--force]
                      create the development token issuer's ES256 key pair in DIR
   dev-issuer token DIR --sub NAME --roles r1,r2 --projects p1,p2 [--ttl SECONDS]
@@ -238,6 +244,11 @@ int main(int argc, char** argv) {
                                         std::vector<std::string>(args.begin() + 1, args.end()));
   } else if (args[0] == "wes") {
     rc = safeflow::cli::WesCommand(server, std::vector<std::string>(args.begin() + 1, args.end()));
+  } else if (args[0] == "airlock") {
+    rc = safeflow::cli::AirlockCommand(server,
+                                       std::vector<std::string>(args.begin() + 1, args.end()));
+  } else if (args[0] == "check-outputs") {
+    rc = safeflow::cli::CheckOutputsCommand(std::vector<std::string>(args.begin() + 1, args.end()));
   } else if (args[0] == "metrics") {
     std::string body, error;
     long status = Get(server + "/metrics", body, error);
