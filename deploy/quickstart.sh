@@ -99,6 +99,9 @@ environments:
 storage:
   input_roots: [$state/inputs]
   output_roots: [$state/results]
+airlock:
+  projects:
+    demo: {profile: acro-default, auto_release: true, checkers: 2}
 slurm:
   enabled: $([ -n "$slurm_conf" ] && echo true || echo false)
   slurm_conf: ${slurm_conf:-/etc/slurm/slurm.conf}
@@ -281,7 +284,7 @@ wes_run() {
     exit 1
   fi
 }
-show_run() { # the steps the engine reported, the tail of its log, the (sealed) outputs
+show_run() { # the steps the engine reported, the tail of its log, the airlock's decisions
   api "$url/ga4gh/wes/v1/runs/$run_id/tasks" | python3 -c '
 import json, sys
 for t in json.load(sys.stdin)["task_logs"]:
@@ -290,12 +293,48 @@ for t in json.load(sys.stdin)["task_logs"]:
   stderr_url=$(api "$url/ga4gh/wes/v1/runs/$run_id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_log"]["stderr"])')
   echo "-- the engine's log ($stderr_url), last lines --"
   api "$stderr_url" | tail -n 4
+  show_airlock
+}
+checker1_token=$("$cli" dev-issuer token "$state/issuer" --sub olga --roles output-checker --projects demo)
+checker2_token=$("$cli" dev-issuer token "$state/issuer" --sub oscar --roles output-checker --projects demo)
+show_airlock() { # the disclosure report of each output, checkers for held ones, the download
+  local rid
+  rid=$(api "$url/ga4gh/wes/v1/runs/$run_id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["airlock"]["request_id"])')
+  echo "-- airlock: release request $rid, the disclosure report --"
+  api "$url/airlock/v1/requests/$rid" | python3 -c '
+import json, sys
+q = json.load(sys.stdin)
+print("  profile %s, auto-release %s, %d checkers for held files" % (q["profile"], q["auto_release"], q["required_reviews"]))
+for f in q["files"]:
+    r = f.get("report", {})
+    print("  %-10s %-16s verdict %-6s -> %-9s sha256 %s" % (f["name"], f["type"], f.get("verdict"), f["status"], f.get("sha256", "")[:16]))
+    for x in r.get("findings", []):
+        print("      %-24s %-6s %s" % (x["rule"], x["outcome"], x["message"][:90]))'
+  local held
+  held=$(api "$url/airlock/v1/requests/$rid" | python3 -c '
+import json, sys
+print(" ".join(f["name"] for f in json.load(sys.stdin)["files"] if f["status"] == "held"))')
+  for name in $held; do
+    echo "-- $name is held: two output checkers decide, blind to each other --"
+    for t in "$checker1_token" "$checker2_token"; do
+      as "$t" -X POST -H 'Content-Type: application/json' \
+        -d '{"decision":"approve","comment":"aggregate, all cells checked"}' \
+        "$url/airlock/v1/requests/$rid/files/$name:review" | python3 -c '
+import json, sys
+f = json.load(sys.stdin); print("  %s approves %s: now %s" % (f["reviews"][-1]["checker"], f["name"], f["status"]))'
+    done
+  done
+  echo "-- downloading the released outputs (the only files that leave) --"
+  mkdir -p "$state/released/$run_id"
   api "$url/ga4gh/wes/v1/runs/$run_id" | python3 -c '
 import json, sys
-for name, u in json.load(sys.stdin)["outputs"].items():
-    path = u[len("file://"):]
-    print("  output %-14s %s (%d bytes, starts %r: sealed to project demo)" % (name, path,
-          len(open(path, "rb").read()), open(path, "rb").read(8)))'
+for name, o in json.load(sys.stdin)["outputs"].items():
+    print(name, o["location"], o["sha256"], o["path"].replace("/", "_"))' |
+    while read -r name location sha file; do
+      api -o "$state/released/$run_id/$file" "$location"
+      echo "  $name -> $state/released/$run_id/$file (sha256 $(sha256sum "$state/released/$run_id/$file" | cut -c1-16), released as ${sha:0:16})"
+      head -n 4 "$state/released/$run_id/$file" | sed 's/^/      /'
+    done
 }
 
 echo
