@@ -16,6 +16,7 @@
 #include "executor/crypto/sealed_file.h"
 #include "executor/disclosure/declaration.h"
 #include "executor/disclosure/filter.h"
+#include "executor/sandbox/unique_fd.h"
 #include "executor/transfer/transfer.h"
 #include "executor/transfer/url.h"
 #include "service/log.h"
@@ -28,20 +29,6 @@ namespace crypto = executor::crypto;
 using nlohmann::json;
 
 constexpr int kBatch = 32;
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 absl::Status ErrnoStatus(const std::string& what) {
   const int e = errno;
@@ -93,7 +80,8 @@ disclosure::FileReport MissingReport(const store::AirlockFile& f, const std::str
   return r;
 }
 
-bool IsTableType(const std::optional<disclosure::Declaration>& d) {
+// Whether the differencing rule compares outputs of this declaration.
+bool IsDifferenced(const std::optional<disclosure::Declaration>& d) {
   return d && (d->type == disclosure::OutputType::kFrequencyTable ||
                d->type == disclosure::OutputType::kHistogram);
 }
@@ -289,7 +277,7 @@ absl::StatusOr<std::string> Airlock::ReadZoneFile(const std::string& location,
   if (u->scheme != executor::transfer::Scheme::kFile) {
     return absl::UnimplementedError("the airlock reads file:// locations only");
   }
-  Fd fd(::open(u->path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  executor::UniqueFd fd(::open(u->path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (fd.get() < 0) return ErrnoStatus(u->path);
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(u->path);
@@ -314,7 +302,7 @@ absl::StatusOr<std::string> Airlock::ReadZoneFile(const std::string& location,
     }
     absl::StatusOr<crypto::SecretBytes> key = options_.key_for(h->key_id, project);
     if (!key.ok()) return key.status();
-    Fd mem(::memfd_create("safeflow-airlock", MFD_CLOEXEC));
+    executor::UniqueFd mem(::memfd_create("safeflow-airlock", MFD_CLOEXEC));
     if (mem.get() < 0) return ErrnoStatus("memfd_create");
     absl::StatusOr<crypto::SealStats> stats = crypto::UnsealStream(fd.get(), *h, *key, mem.get());
     if (!stats.ok()) return stats.status();
@@ -336,16 +324,23 @@ absl::Status Airlock::Check(const store::AirlockRequest& q) {
   auto pit = profiles_.find(q.profile);
   const disclosure::Profile profile =
       pit != profiles_.end() ? pit->second : PolicyFor(q.project).profile;
-  // Earlier releases of the project's tables, for differencing.
+  // Earlier releases of the project's tables, for differencing: read only when the request
+  // has a table that rule compares.
+  bool compares_tables = false;
+  for (const store::AirlockFile& f : q.files) {
+    if (!f.declaration.is_object()) continue;
+    absl::StatusOr<disclosure::Declaration> d = disclosure::ParseDeclaration(f.declaration);
+    compares_tables = compares_tables || (d.ok() && IsDifferenced(*d));
+  }
   std::vector<disclosure::ReleasedTable> history;
-  if (options_.config.history_limit > 0) {
+  if (compares_tables && options_.config.history_limit > 0) {
     absl::StatusOr<std::vector<store::ReleasedFile>> released =
         store_.Released(q.project, options_.config.history_limit);
     if (!released.ok()) return released.status();
     for (const store::ReleasedFile& r : *released) {
       if (!r.declaration.is_object()) continue;
       absl::StatusOr<disclosure::Declaration> d = disclosure::ParseDeclaration(r.declaration);
-      if (!d.ok() || !IsTableType(*d)) continue;
+      if (!d.ok() || !IsDifferenced(*d)) continue;
       absl::StatusOr<std::string> content =
           ReadZoneFile(r.location, q.project, profile.max_file_bytes);
       if (!content.ok()) continue;

@@ -13,6 +13,7 @@
 #include "executor/disclosure/profile.h"
 #include "service/api/json_io.h"
 #include "service/api/paging.h"
+#include "service/api/refusal.h"
 #include "service/api/request_context.h"
 #include "service/log.h"
 
@@ -24,34 +25,6 @@ using nlohmann::json;
 constexpr std::size_t kMaxComment = 4096;
 constexpr std::size_t kMinJustification = 10;
 const std::set<std::string> kStatuses = {"pending", "released", "held", "escalated", "blocked"};
-
-HttpResponse Fail(const HttpRequest& req, const absl::Status& s) {
-  if (!absl::IsNotFound(s) && !absl::IsInvalidArgument(s) && !absl::IsPermissionDenied(s) &&
-      !absl::IsAlreadyExists(s) && !absl::IsFailedPrecondition(s) && !absl::IsUnavailable(s)) {
-    Log().error("request_id={} {} {}: {}", req.request_id, req.method, req.path, s.message());
-  }
-  return ErrorResponse(s);
-}
-
-std::string OutcomeOf(const absl::Status& s) {
-  if (absl::IsNotFound(s)) return "not_found";
-  if (absl::IsPermissionDenied(s) || absl::IsFailedPrecondition(s)) return "denied";
-  if (absl::IsInvalidArgument(s) || absl::IsAlreadyExists(s)) return "invalid";
-  return "error";
-}
-
-void AuditRefusal(store::AuditStore& audit, const HttpRequest& req, const std::string& action,
-                  const absl::Status& why, const std::string& object_id) {
-  store::AuditEntry e = AuditOf(req, action, OutcomeOf(why));
-  e.object_type = "release_file";
-  e.object_id = object_id;
-  std::string reason(why.message());
-  if (reason.size() > 2000) reason = reason.substr(0, 2000) + "...";
-  e.details["reason"] = reason;
-  if (absl::Status s = audit.Append(e); !s.ok()) {
-    Log().error("request_id={} audit of {} failed: {}", req.request_id, action, s.message());
-  }
-}
 
 bool IsChecker(const HttpRequest& req) {
   return req.principal && req.principal->Has(Role::kOutputChecker);
@@ -233,7 +206,7 @@ absl::Status RegisterAirlockRoutes(HttpServer& server, Airlock& airlock, store::
     }
     if (auto r = req.Query("run_id")) f.run_id = *r;
     absl::StatusOr<store::AirlockPage> page = store.List(f, req.Query("page_token").value_or(""));
-    if (!page.ok()) return Fail(req, page.status());
+    if (!page.ok()) return FailResponse(req, page.status());
     json out = json::array();
     for (const store::AirlockRequest& q : page->requests) out.push_back(RequestJson(q, req, false));
     json j = {{"requests", out}};
@@ -243,7 +216,7 @@ absl::Status RegisterAirlockRoutes(HttpServer& server, Airlock& airlock, store::
 
   auto get = [&store](HttpRequest& req) -> HttpResponse {
     absl::StatusOr<store::AirlockRequest> q = store.Get(req.path_params.at("id"), ScopeOf(req));
-    if (!q.ok()) return Fail(req, q.status());
+    if (!q.ok()) return FailResponse(req, q.status());
     return JsonOk(RequestJson(*q, req, true));
   };
 
@@ -252,17 +225,17 @@ absl::Status RegisterAirlockRoutes(HttpServer& server, Airlock& airlock, store::
     const std::string object = absl::StrCat(id, "/", name);
     absl::StatusOr<json> body = DecisionBody(req, "comment", {"approve", "reject"}, 1);
     if (!body.ok()) {
-      AuditRefusal(audit, req, "release.review", body.status(), object);
-      return Fail(req, body.status());
+      AuditRefusal(audit, req, "release.review", body.status(), "release_file", object);
+      return FailResponse(req, body.status());
     }
     absl::StatusOr<store::AirlockFile> f = store.Review(
         id, name, ScopeOf(req), req.principal->subject, (*body)["decision"].get<std::string>(),
         (*body)["comment"].get<std::string>(), AuditOf(req, "release.review"));
     if (!f.ok()) {
       if (!absl::IsUnavailable(f.status()) && !absl::IsInternal(f.status())) {
-        AuditRefusal(audit, req, "release.review", f.status(), object);
+        AuditRefusal(audit, req, "release.review", f.status(), "release_file", object);
       }
-      return Fail(req, f.status());
+      return FailResponse(req, f.status());
     }
     Log().info("request_id={} release {} reviewed by {}: {} -> {}", req.request_id, object,
                req.principal->subject, (*body)["decision"].get<std::string>(), f->status);
@@ -276,17 +249,17 @@ absl::Status RegisterAirlockRoutes(HttpServer& server, Airlock& airlock, store::
     absl::StatusOr<json> body =
         DecisionBody(req, "justification", {"release", "block"}, kMinJustification);
     if (!body.ok()) {
-      AuditRefusal(audit, req, "release.override", body.status(), object);
-      return Fail(req, body.status());
+      AuditRefusal(audit, req, "release.override", body.status(), "release_file", object);
+      return FailResponse(req, body.status());
     }
     absl::StatusOr<store::AirlockFile> f = store.Override(
         id, name, ScopeOf(req), req.principal->subject, (*body)["decision"].get<std::string>(),
         (*body)["justification"].get<std::string>(), AuditOf(req, "release.override"));
     if (!f.ok()) {
       if (!absl::IsUnavailable(f.status()) && !absl::IsInternal(f.status())) {
-        AuditRefusal(audit, req, "release.override", f.status(), object);
+        AuditRefusal(audit, req, "release.override", f.status(), "release_file", object);
       }
-      return Fail(req, f.status());
+      return FailResponse(req, f.status());
     }
     Log().warn("request_id={} release {} overridden by {}: {}", req.request_id, object,
                req.principal->subject, (*body)["decision"].get<std::string>());
@@ -297,7 +270,7 @@ absl::Status RegisterAirlockRoutes(HttpServer& server, Airlock& airlock, store::
     const std::string id = req.path_params.at("id"), name = req.path_params.at("name");
     const std::string object = absl::StrCat(id, "/", name);
     absl::StatusOr<store::AirlockRequest> q = store.Get(id, ScopeOf(req));
-    if (!q.ok()) return Fail(req, q.status());
+    if (!q.ok()) return FailResponse(req, q.status());
     const store::AirlockFile* file = nullptr;
     for (const store::AirlockFile& f : q->files) {
       if (f.name == name) file = &f;
@@ -308,7 +281,7 @@ absl::Status RegisterAirlockRoutes(HttpServer& server, Airlock& airlock, store::
     if (file->status != "released") {
       absl::Status refused = absl::FailedPreconditionError(absl::StrCat(
           "'", name, "' is ", file->status, ": only released files can be downloaded"));
-      AuditRefusal(audit, req, "release.download", refused, object);
+      AuditRefusal(audit, req, "release.download", refused, "release_file", object);
       return ErrorResponse(409, std::string(refused.message()));
     }
     const executor::disclosure::Profile profile = airlock.PolicyFor(q->project).profile;
@@ -316,13 +289,13 @@ absl::Status RegisterAirlockRoutes(HttpServer& server, Airlock& airlock, store::
         file->location, q->project,
         std::max<std::uint64_t>(profile.max_file_bytes,
                                 static_cast<std::uint64_t>(std::max(0LL, file->size_bytes))));
-    if (!bytes.ok()) return Fail(req, bytes.status());
+    if (!bytes.ok()) return FailResponse(req, bytes.status());
     const std::string sha = file->sha256;
     // The bytes must be those that were checked and released.
     if (absl::BytesToHexString(executor::crypto::Sha256(*bytes)) != sha) {
       absl::Status changed = absl::DataLossError(
           absl::StrCat("'", name, "' no longer has the SHA-256 it was released with"));
-      AuditRefusal(audit, req, "release.download", changed, object);
+      AuditRefusal(audit, req, "release.download", changed, "release_file", object);
       Log().error("request_id={} release {}: {}", req.request_id, object, changed.message());
       return ErrorResponse(409, std::string(changed.message()));
     }
@@ -332,7 +305,7 @@ absl::Status RegisterAirlockRoutes(HttpServer& server, Airlock& airlock, store::
     a.object_id = object;
     a.details["sha256"] = sha;
     a.details["size_bytes"] = static_cast<long long>(bytes->size());
-    if (absl::Status s = audit.Append(a); !s.ok()) return Fail(req, s);
+    if (absl::Status s = audit.Append(a); !s.ok()) return FailResponse(req, s);
     HttpResponse r;
     r.status = 200;
     r.content_type = ContentTypeOf(file->path);

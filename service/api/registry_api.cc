@@ -8,6 +8,7 @@
 #include "schemas/tes/decode.h"
 #include "service/api/json_io.h"
 #include "service/api/multipart.h"
+#include "service/api/refusal.h"
 #include "service/api/request_context.h"
 #include "service/log.h"
 
@@ -20,50 +21,24 @@ using store::RegistryKind;
 constexpr std::size_t kMaxReason = 1024;
 constexpr std::size_t kMaxMultipartOverhead = 1u << 20;  // headers, boundaries, epilogue
 
-HttpResponse Fail(const HttpRequest& req, const absl::Status& s) {
-  if (!absl::IsNotFound(s) && !absl::IsInvalidArgument(s) && !absl::IsPermissionDenied(s) &&
-      !absl::IsAlreadyExists(s) && !absl::IsFailedPrecondition(s) && !absl::IsUnavailable(s)) {
-    Log().error("request_id={} {} {}: {}", req.request_id, req.method, req.path, s.message());
-  }
-  return ErrorResponse(s);
-}
-
 // Whether the caller sees every item (workflow admins, auditors) or only approved ones.
 bool SeesAll(const HttpRequest& req) {
   return req.principal &&
          (req.principal->Has(Role::kWorkflowAdmin) || req.principal->Has(Role::kAuditor));
 }
 
-// The audit outcome of a refusal with status `s`.
-std::string OutcomeOf(const absl::Status& s) {
-  if (absl::IsNotFound(s)) return "not_found";
-  if (absl::IsPermissionDenied(s) || absl::IsFailedPrecondition(s)) return "denied";
-  if (absl::IsInvalidArgument(s) || absl::IsAlreadyExists(s) || absl::IsResourceExhausted(s)) {
-    return "invalid";
-  }
-  return "error";
-}
-
-// Records a refused change in the audit log; failures to do so are logged.
+// Records a refused change to an item of `kind` in the audit log.
 void AuditRefusal(store::AuditStore& audit, const HttpRequest& req, RegistryKind kind,
                   const std::string& action, const absl::Status& why, const std::string& object_id,
                   const json& details = json::object()) {
-  store::AuditEntry e = AuditOf(req, action, OutcomeOf(why));
-  e.object_type = std::string(store::RegistryKindName(kind));
-  e.object_id = object_id;
-  for (const auto& [k, v] : details.items()) e.details[k] = v;
-  std::string reason(why.message());
-  if (reason.size() > 2000) reason = reason.substr(0, 2000) + "...";
-  e.details["reason"] = reason;
-  if (absl::Status s = audit.Append(e); !s.ok()) {
-    Log().error("request_id={} audit of {} failed: {}", req.request_id, action, s.message());
-  }
+  service::AuditRefusal(audit, req, action, why, std::string(store::RegistryKindName(kind)),
+                        object_id, details);
 }
 
 // The refused-request answer: 413 for a limit, else the status's own code.
 HttpResponse RefusalResponse(const HttpRequest& req, const absl::Status& s) {
   if (absl::IsResourceExhausted(s)) return ErrorResponse(413, std::string(s.message()));
-  return Fail(req, s);
+  return FailResponse(req, s);
 }
 
 // The files of a multipart/form-data bundle upload, checked against `limits`.
@@ -225,7 +200,7 @@ absl::Status RegisterRegistryRoutes(HttpServer& server, store::RegistryStore& re
       if (absl::IsAlreadyExists(r.status())) {
         return refuse(r.status(), digest, {{"name", item.name}, {"version", item.version}});
       }
-      return Fail(req, r.status());
+      return FailResponse(req, r.status());
     }
     Log().info("request_id={} workflow {}@{} ({}) registered by {}", req.request_id, r->name,
                r->version, r->digest, r->created_by);
@@ -260,7 +235,7 @@ absl::Status RegisterRegistryRoutes(HttpServer& server, store::RegistryStore& re
       if (absl::IsAlreadyExists(r.status())) {
         return refuse(r.status(), item.digest, {{"name", item.name}, {"version", item.version}});
       }
-      return Fail(req, r.status());
+      return FailResponse(req, r.status());
     }
     Log().info("request_id={} environment {}@{} ({}) registered by {}", req.request_id, r->name,
                r->version, r->digest, r->created_by);
@@ -278,7 +253,7 @@ absl::Status RegisterRegistryRoutes(HttpServer& server, store::RegistryStore& re
         state = "approved";
       }
       absl::StatusOr<std::vector<store::RegistryItem>> items = registry.List(kind, state);
-      if (!items.ok()) return Fail(req, items.status());
+      if (!items.ok()) return FailResponse(req, items.status());
       json out = {{key, json::array()}};
       for (const store::RegistryItem& i : *items) out[key].push_back(RegistryItemJson(i));
       return JsonOk(out);
@@ -289,7 +264,7 @@ absl::Status RegisterRegistryRoutes(HttpServer& server, store::RegistryStore& re
     return [&registry, kind](HttpRequest& req) -> HttpResponse {
       const std::string ref = RefOf(req);
       absl::StatusOr<store::RegistryItem> item = registry.Get(kind, ref);
-      if (!item.ok()) return Fail(req, item.status());
+      if (!item.ok()) return FailResponse(req, item.status());
       if (!SeesAll(req) && item->state != "approved") {
         return ErrorResponse(absl::NotFoundError(
             absl::StrCat(std::string(store::RegistryKindName(kind)), " ", ref, " not found")));
@@ -317,12 +292,12 @@ absl::Status RegisterRegistryRoutes(HttpServer& server, store::RegistryStore& re
           kind, ref, req.principal->subject, options.required_approvals, AuditOf(req, action));
       if (!r.ok()) {
         if (absl::IsUnavailable(r.status()) || absl::IsInternal(r.status())) {
-          return Fail(req, r.status());
+          return FailResponse(req, r.status());
         }
         json details = json::object();
         const std::string id = describe(kind, ref, details);
         AuditRefusal(audit, req, kind, action, r.status(), id, details);
-        return Fail(req, r.status());
+        return FailResponse(req, r.status());
       }
       Log().info("request_id={} {} {}@{} approved by {} ({}/{}): {}", req.request_id,
                  store::RegistryKindName(kind), r->name, r->version, req.principal->subject,
@@ -340,7 +315,7 @@ absl::Status RegisterRegistryRoutes(HttpServer& server, store::RegistryStore& re
         json details = json::object();
         const std::string id = describe(kind, ref, details);
         AuditRefusal(audit, req, kind, action, s, id, details);
-        return Fail(req, s);
+        return FailResponse(req, s);
       };
       json body;
       if (auto bad = ParseJsonObjectBody(req, body)) {
@@ -367,7 +342,7 @@ absl::Status RegisterRegistryRoutes(HttpServer& server, store::RegistryStore& re
           registry.Revoke(kind, ref, req.principal->subject, reason, AuditOf(req, action));
       if (!r.ok()) {
         if (absl::IsNotFound(r.status())) return refuse(r.status());
-        return Fail(req, r.status());
+        return FailResponse(req, r.status());
       }
       Log().info("request_id={} {} {}@{} revoked by {}: {}", req.request_id,
                  store::RegistryKindName(kind), r->name, r->version, req.principal->subject,
