@@ -2,6 +2,7 @@
 // recovery after kill -9, readiness following an external database, HTTP basics.
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <signal.h>
 #include <sstream>
 #include <thread>
@@ -288,8 +289,14 @@ TEST_F(SafeflowdHttpTest, MetricsCountRequestsAndShowThePool) {
   EXPECT_THAT(m.body, HasSubstr("safeflow_http_requests_total{route=\"/readyz\",method=\"GET\","
                                 "status=\"200\"}"));
   EXPECT_THAT(m.body, HasSubstr("safeflow_http_request_duration_seconds_bucket{route=\"/readyz\""));
-  EXPECT_THAT(m.body, HasSubstr("safeflow_db_pool_connections{state=\"in_use\"} 0"));
   EXPECT_THAT(m.body, HasSubstr("safeflow_db_pool_size 8"));
+  // Background threads (scheduler, airlock) borrow connections briefly, so a scrape may
+  // catch some in use; the gauge must still be a count within the pool.
+  std::smatch in_use;
+  ASSERT_TRUE(std::regex_search(
+      m.body, in_use, std::regex(R"(safeflow_db_pool_connections\{state="in_use"\} (\d+))")))
+      << m.body;
+  EXPECT_LE(std::stoi(in_use[1].str()), 8);
 }
 
 TEST_F(SafeflowdHttpTest, LogsAreJsonLines) {
