@@ -70,6 +70,44 @@ absl::StatusOr<SecretBytes> HkdfSha256(const SecretBytes& ikm, std::string_view 
   return out;
 }
 
+namespace {
+[[noreturn]] void HashFailed(const char* what) {
+  // Only a broken OpenSSL installation (no default provider) or an allocation failure gets
+  // here; there is no safe way to go on hashing nothing.
+  std::fprintf(stderr, "SHA-256 %s failed: %s\n", what, OpenSslError().c_str());
+  std::abort();
+}
+}  // namespace
+
+struct Sha256Hasher::Impl {
+  UniqueMdCtx ctx{EVP_MD_CTX_new()};
+  void Init() {
+    if (ctx == nullptr || Sha256Md() == nullptr ||
+        EVP_DigestInit_ex2(ctx.get(), Sha256Md(), nullptr) != 1) {
+      HashFailed("init");
+    }
+  }
+};
+
+Sha256Hasher::Sha256Hasher() : impl_(std::make_unique<Impl>()) { impl_->Init(); }
+Sha256Hasher::~Sha256Hasher() = default;
+
+void Sha256Hasher::Update(std::string_view bytes) {
+  if (EVP_DigestUpdate(impl_->ctx.get(), bytes.data(), bytes.size()) != 1) HashFailed("update");
+}
+
+std::string Sha256Hasher::Final() {
+  std::string out(kSha256Bytes, '\0');
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(impl_->ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &len) !=
+          1 ||
+      len != kSha256Bytes) {
+    HashFailed("final");
+  }
+  impl_->Init();
+  return out;
+}
+
 std::string Sha256(std::string_view data) {
   std::string out(kSha256Bytes, '\0');
   unsigned int len = 0;
@@ -78,10 +116,7 @@ std::string Sha256(std::string_view data) {
       EVP_Digest(data.data(), data.size(), reinterpret_cast<unsigned char*>(out.data()), &len, md,
                  nullptr) != 1 ||
       len != kSha256Bytes) {
-    // Only a broken OpenSSL installation (no default provider) or an allocation failure gets
-    // here; there is no safe way to go on hashing nothing.
-    std::fprintf(stderr, "SHA-256 failed: %s\n", OpenSslError().c_str());
-    std::abort();
+    HashFailed("digest");
   }
   return out;
 }

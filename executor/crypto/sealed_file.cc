@@ -245,7 +245,7 @@ absl::Status ChunkAuthError(std::uint64_t index, const char* extra) {
 }
 
 absl::StatusOr<SealStats> UnsealChunks(int in_fd, const SealedHeader& h, const SecretBytes& dek,
-                                       int out_fd) {
+                                       const PlaintextSink& sink) {
   absl::StatusOr<AeadCipher> cipher = AeadCipher::Create(dek);
   if (!cipher.ok()) return cipher.status();
   SealStats stats{.sealed_bytes = h.raw.size()};
@@ -296,7 +296,10 @@ absl::StatusOr<SealStats> UnsealChunks(int in_fd, const SealedHeader& h, const S
       return ChunkAuthError(index,
                             more ? "" : " (or truncated or extended inside this, its last chunk)");
     }
-    if (absl::Status s = WriteAll(out_fd, plain.data(), n); !s.ok()) return s;
+    if (absl::Status s = sink(std::string_view(reinterpret_cast<const char*>(plain.data()), n));
+        !s.ok()) {
+      return s;
+    }
     stats.plaintext_bytes += n;
     stats.sealed_bytes += len;
     ++stats.chunks;
@@ -456,8 +459,20 @@ absl::StatusOr<SealStats> SealStream(int in_fd, int out_fd, std::string_view key
   return SealChunks(in_fd, out_fd, h->raw, h->dek, chunk_bytes);
 }
 
+namespace {
+PlaintextSink FdSink(int out_fd) {
+  return [out_fd](std::string_view bytes) { return WriteAll(out_fd, bytes); };
+}
+}  // namespace
+
 absl::StatusOr<SealStats> UnsealStream(int in_fd, const SealedHeader& header,
                                        const SecretBytes& dataset_private_key, int out_fd) {
+  return UnsealStream(in_fd, header, dataset_private_key, FdSink(out_fd));
+}
+
+absl::StatusOr<SealStats> UnsealStream(int in_fd, const SealedHeader& header,
+                                       const SecretBytes& dataset_private_key,
+                                       const PlaintextSink& sink) {
   // Trust only the raw bytes (they are what the chunks authenticate), not the parsed fields.
   absl::StatusOr<SealedHeader> h = ParseSealedHeader(header.raw);
   if (absl::IsNotFound(h.status()) || (h.ok() && h->raw.size() != header.raw.size())) {
@@ -466,7 +481,7 @@ absl::StatusOr<SealStats> UnsealStream(int in_fd, const SealedHeader& header,
   if (!h.ok()) return h.status();
   absl::StatusOr<SecretBytes> dek = UnwrapDek(*h, dataset_private_key);
   if (!dek.ok()) return dek.status();
-  return UnsealChunks(in_fd, *h, *dek, out_fd);
+  return UnsealChunks(in_fd, *h, *dek, sink);
 }
 
 absl::StatusOr<SealStats> SealFile(const std::string& in_path, const std::string& out_path,
@@ -504,8 +519,9 @@ absl::StatusOr<SealStats> UnsealFile(const std::string& in_path, const std::stri
   if (!h.ok()) return Prefixed(prefix, h.status());
   absl::StatusOr<SecretBytes> dek = UnwrapDek(*h, dataset_private_key);
   if (!dek.ok()) return Prefixed(prefix, dek.status());
-  absl::StatusOr<SealStats> stats = WithOutput(
-      out_path, mode, [&](int out_fd) { return UnsealChunks(in->get(), *h, *dek, out_fd); });
+  absl::StatusOr<SealStats> stats = WithOutput(out_path, mode, [&](int out_fd) {
+    return UnsealChunks(in->get(), *h, *dek, FdSink(out_fd));
+  });
   if (!stats.ok()) return Prefixed(prefix, stats.status());
   return stats;
 }

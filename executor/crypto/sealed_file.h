@@ -25,6 +25,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <sys/types.h>
@@ -99,6 +100,14 @@ struct SealStats {
 [[nodiscard]] absl::StatusOr<SealStats> UnsealStream(int in_fd, const SealedHeader& header,
                                                      const SecretBytes& dataset_private_key,
                                                      int out_fd);
+// Receives each chunk's plaintext, in order, once it has authenticated; an error stops the
+// unsealing and is returned as is. The view is valid only during the call.
+using PlaintextSink = std::function<absl::Status(std::string_view)>;
+// As above, but hands each authenticated chunk to `sink` instead of writing it to an fd: for
+// readers that hash or send the plaintext without holding all of it (memory: one chunk).
+[[nodiscard]] absl::StatusOr<SealStats> UnsealStream(int in_fd, const SealedHeader& header,
+                                                     const SecretBytes& dataset_private_key,
+                                                     const PlaintextSink& sink);
 
 // Path conveniences. The output is created with O_CREAT|O_EXCL|O_NOFOLLOW (AlreadyExists when
 // it exists, symlinks included), mode 0600 or `mode` (subject to the umask), and removed

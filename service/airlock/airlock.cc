@@ -3,7 +3,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <utility>
@@ -13,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 
+#include "executor/crypto/hkdf.h"
 #include "executor/crypto/sealed_file.h"
 #include "executor/disclosure/declaration.h"
 #include "executor/disclosure/filter.h"
@@ -37,21 +37,6 @@ absl::Status ErrnoStatus(const std::string& what) {
 }
 
 // Reads all of `fd` from its current position, at most `max` bytes (ResourceExhausted beyond).
-absl::StatusOr<std::string> ReadAll(int fd, std::uint64_t max, const std::string& what) {
-  std::string out;
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus(what);
-    if (n == 0) return out;
-    if (out.size() + static_cast<std::uint64_t>(n) > max) {
-      return absl::ResourceExhaustedError(absl::StrCat(what, " is larger than ", max, " bytes"));
-    }
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-}
-
 store::AuditEntry ServiceAudit(const std::string& action, const std::string& project) {
   store::AuditEntry a;
   a.actor = "safeflowd";
@@ -268,56 +253,102 @@ absl::Status Airlock::MakeTaskRequests() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> Airlock::ReadZoneFile(const std::string& location,
-                                                  const std::string& project,
-                                                  std::uint64_t max_bytes) const {
+absl::StatusOr<std::uint64_t> ZoneFile::Read(const crypto::PlaintextSink& sink) {
+  if (header_) {
+    const off_t body = static_cast<off_t>(header_->raw.size());
+    if (::lseek(fd_.get(), body, SEEK_SET) != body) return ErrnoStatus(path_);
+    absl::StatusOr<crypto::SealStats> stats = crypto::UnsealStream(fd_.get(), *header_, key_, sink);
+    if (!stats.ok()) return stats.status();
+    return stats->plaintext_bytes;
+  }
+  if (::lseek(fd_.get(), 0, SEEK_SET) != 0) return ErrnoStatus(path_);
+  std::vector<char> buf(1 << 16);
+  std::uint64_t total = 0;
+  for (;;) {
+    ssize_t n = ::read(fd_.get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(path_);
+    if (n == 0) return total;
+    if (absl::Status s = sink(std::string_view(buf.data(), static_cast<std::size_t>(n))); !s.ok()) {
+      return s;
+    }
+    total += static_cast<std::uint64_t>(n);
+  }
+}
+
+absl::StatusOr<ZoneFile> Airlock::OpenZoneFile(const std::string& location,
+                                               const std::string& project) const {
   absl::StatusOr<executor::transfer::TransferUrl> u =
       executor::transfer::ParseTransferUrl(location);
   if (!u.ok()) return u.status();
   if (u->scheme != executor::transfer::Scheme::kFile) {
     return absl::UnimplementedError("the airlock reads file:// locations only");
   }
-  executor::UniqueFd fd(::open(u->path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (fd.get() < 0) return ErrnoStatus(u->path);
+  ZoneFile f;
+  f.path_ = u->path;
+  f.fd_ = executor::UniqueFd(::open(u->path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (f.fd_.get() < 0) return ErrnoStatus(u->path);
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(u->path);
+  if (::fstat(f.fd_.get(), &st) != 0) return ErrnoStatus(u->path);
   if (!S_ISREG(st.st_mode)) {
     return absl::FailedPreconditionError(absl::StrCat(u->path, " is not a regular file"));
   }
+  f.disk_bytes_ = static_cast<std::uint64_t>(st.st_size);
   char magic[8] = {};
-  ssize_t got = ::pread(fd.get(), magic, sizeof magic, 0);
-  if (got == static_cast<ssize_t>(sizeof magic) &&
-      crypto::LooksSealed(std::string_view(magic, sizeof magic))) {
-    // Sealed: the plaintext is at most the sealed size; refuse early when even the smallest
-    // overhead leaves it larger than max_bytes.
-    if (static_cast<std::uint64_t>(st.st_size) >
-        crypto::SealedFileBytes(max_bytes, crypto::kMinChunkBytes, crypto::kMaxKeyIdBytes)) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat(location, " is larger than ", max_bytes, " bytes"));
-    }
-    absl::StatusOr<crypto::SealedHeader> h = crypto::ReadSealedHeader(fd.get());
-    if (!h.ok()) return h.status();
-    if (!options_.key_for) {
-      return absl::FailedPreconditionError("sealed outputs need the enclave's key broker");
-    }
-    absl::StatusOr<crypto::SecretBytes> key = options_.key_for(h->key_id, project);
-    if (!key.ok()) return key.status();
-    executor::UniqueFd mem(::memfd_create("safeflow-airlock", MFD_CLOEXEC));
-    if (mem.get() < 0) return ErrnoStatus("memfd_create");
-    absl::StatusOr<crypto::SealStats> stats = crypto::UnsealStream(fd.get(), *h, *key, mem.get());
-    if (!stats.ok()) return stats.status();
-    if (stats->plaintext_bytes > max_bytes) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat(location, " is larger than ", max_bytes, " bytes"));
-    }
-    if (::lseek(mem.get(), 0, SEEK_SET) != 0) return ErrnoStatus("lseek");
-    return ReadAll(mem.get(), max_bytes, location);
+  ssize_t got = ::pread(f.fd_.get(), magic, sizeof magic, 0);
+  if (got != static_cast<ssize_t>(sizeof magic) ||
+      !crypto::LooksSealed(std::string_view(magic, sizeof magic))) {
+    return f;
   }
-  if (static_cast<std::uint64_t>(st.st_size) > max_bytes) {
+  absl::StatusOr<crypto::SealedHeader> h = crypto::ReadSealedHeader(f.fd_.get());
+  if (!h.ok()) return h.status();
+  if (!options_.key_for) {
+    return absl::FailedPreconditionError("sealed outputs need the enclave's key broker");
+  }
+  absl::StatusOr<crypto::SecretBytes> key = options_.key_for(h->key_id, project);
+  if (!key.ok()) return key.status();
+  f.header_ = *std::move(h);
+  f.key_ = *std::move(key);
+  return f;
+}
+
+absl::StatusOr<ZoneDigest> Airlock::HashZoneFile(const std::string& location,
+                                                 const std::string& project) const {
+  absl::StatusOr<ZoneFile> f = OpenZoneFile(location, project);
+  if (!f.ok()) return f.status();
+  crypto::Sha256Hasher hasher;
+  absl::StatusOr<std::uint64_t> n = f->Read([&](std::string_view bytes) {
+    hasher.Update(bytes);
+    return absl::OkStatus();
+  });
+  if (!n.ok()) return n.status();
+  return ZoneDigest{crypto::HexEncode(hasher.Final()), *n};
+}
+
+absl::StatusOr<std::string> Airlock::ReadZoneFile(const std::string& location,
+                                                  const std::string& project,
+                                                  std::uint64_t max_bytes) const {
+  absl::StatusOr<ZoneFile> f = OpenZoneFile(location, project);
+  if (!f.ok()) return f.status();
+  auto too_large = [&] {
     return absl::ResourceExhaustedError(
         absl::StrCat(location, " is larger than ", max_bytes, " bytes"));
-  }
-  return ReadAll(fd.get(), max_bytes, location);
+  };
+  // The plaintext is at most the file's size (a sealed file's, less the smallest overhead):
+  // refuse early when even that is over the limit.
+  const std::uint64_t largest_allowed =
+      f->sealed()
+          ? crypto::SealedFileBytes(max_bytes, crypto::kMinChunkBytes, crypto::kMaxKeyIdBytes)
+          : max_bytes;
+  if (f->disk_bytes() > largest_allowed) return too_large();
+  std::string out;
+  absl::StatusOr<std::uint64_t> n = f->Read([&](std::string_view bytes) {
+    if (bytes.size() > max_bytes - out.size()) return too_large();
+    out.append(bytes);
+    return absl::OkStatus();
+  });
+  if (!n.ok()) return n.status();
+  return out;
 }
 
 absl::Status Airlock::Check(const store::AirlockRequest& q) {
@@ -356,6 +387,7 @@ absl::Status Airlock::Check(const store::AirlockRequest& q) {
       if (d.ok()) declaration = *std::move(d);
     }
     disclosure::FileReport report;
+    std::optional<ZoneDigest> over_limit;
     absl::StatusOr<std::string> content =
         ReadZoneFile(f.location, q.project, profile.max_file_bytes);
     if (content.ok() || absl::IsResourceExhausted(content.status())) {
@@ -367,7 +399,15 @@ absl::Status Airlock::Check(const store::AirlockRequest& q) {
         in.content = *content;
         in.size_bytes = content->size();
       } else {
-        in.size_bytes = profile.max_file_bytes + 1;  // over the limit: not read
+        // Over the limit: not held in memory nor checked, but hashed as a stream, so that an
+        // override can release exactly these bytes.
+        absl::StatusOr<ZoneDigest> digest = HashZoneFile(f.location, q.project);
+        if (digest.ok()) {
+          over_limit = *std::move(digest);
+          in.size_bytes = over_limit->size_bytes;
+        } else {
+          in.size_bytes = profile.max_file_bytes + 1;
+        }
       }
       std::string evidence_text;
       if (declaration && !f.evidence_location.empty()) {
@@ -390,6 +430,10 @@ absl::Status Airlock::Check(const store::AirlockRequest& q) {
         }
       }
       report = disclosure::CheckFile(in, profile, history);
+      if (over_limit) {
+        report.sha256 = over_limit->sha256;
+        report.size_bytes = over_limit->size_bytes;
+      }
       report.name = f.name;
       report.path = f.path;
     } else if (absl::IsNotFound(content.status())) {

@@ -22,13 +22,16 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "absl/status/statusor.h"
 
+#include "executor/crypto/sealed_file.h"
 #include "executor/crypto/secure_memory.h"
 #include "executor/disclosure/profile.h"
+#include "executor/sandbox/unique_fd.h"
 #include "service/config/config.h"
 #include "service/store/airlock_store.h"
 
@@ -50,6 +53,34 @@ struct AirlockOptions {
   OutputKeyLookup key_for;      // null: sealed files cannot be read (they fail)
 };
 
+// A file in the zone, open for reading as a stream. Read() may be called more than once and
+// always reads the same open file, so that what was hashed is what is sent. One thread at a
+// time.
+class ZoneFile {
+ public:
+  // Hands the plaintext, from the start, to `sink` in pieces (a sealed chunk, or 64 KiB), each
+  // only after it authenticated; the bytes handed. DataLoss when a sealed file does not
+  // authenticate; a sink error stops the read and is returned.
+  [[nodiscard]] absl::StatusOr<std::uint64_t> Read(const executor::crypto::PlaintextSink& sink);
+  bool sealed() const { return header_.has_value(); }
+  std::uint64_t disk_bytes() const { return disk_bytes_; }
+
+ private:
+  friend class Airlock;
+  ZoneFile() = default;
+  executor::UniqueFd fd_;
+  std::optional<executor::crypto::SealedHeader> header_;  // set when sealed
+  executor::crypto::SecretBytes key_;                     // the outputs key, when sealed
+  std::uint64_t disk_bytes_ = 0;
+  std::string path_;
+};
+
+// The SHA-256 (lowercase hex) and size of a zone file's plaintext.
+struct ZoneDigest {
+  std::string sha256;
+  std::uint64_t size_bytes = 0;
+};
+
 class Airlock {
  public:
   // InvalidArgument for an unknown profile in the config.
@@ -67,6 +98,8 @@ class Airlock {
   [[nodiscard]] absl::Status RunOnce();
 
   AirlockPolicy PolicyFor(const std::string& project) const;
+  // Downloads that may stream at once (airlock.max_downloads).
+  int max_downloads() const { return options_.config.max_downloads; }
   // Profiles by name (built-ins and config), for GET /airlock/v1/profiles.
   const std::map<std::string, executor::disclosure::Profile>& profiles() const { return profiles_; }
 
@@ -76,6 +109,14 @@ class Airlock {
   [[nodiscard]] absl::StatusOr<std::string> ReadZoneFile(const std::string& location,
                                                          const std::string& project,
                                                          std::uint64_t max_bytes) const;
+  // Opens a file in the zone at `location` (file:// URL, a regular file, no symlink) for
+  // streaming, fetching `project`'s outputs key when it is sealed. NotFound when missing;
+  // DataLoss for a damaged sealed header; the key broker's error when the key is refused.
+  [[nodiscard]] absl::StatusOr<ZoneFile> OpenZoneFile(const std::string& location,
+                                                      const std::string& project) const;
+  // The digest of the file at `location`, read as a stream (any size, one chunk in memory).
+  [[nodiscard]] absl::StatusOr<ZoneDigest> HashZoneFile(const std::string& location,
+                                                        const std::string& project) const;
 
  private:
   Airlock(AirlockOptions options, store::AirlockStore& store,

@@ -1,5 +1,7 @@
 #include "service/api/airlock_api.h"
 
+#include <atomic>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -25,6 +27,23 @@ using nlohmann::json;
 constexpr std::size_t kMaxComment = 4096;
 constexpr std::size_t kMinJustification = 10;
 const std::set<std::string> kStatuses = {"pending", "released", "held", "escalated", "blocked"};
+
+// One of airlock.max_downloads: counted from construction to destruction (the end of the
+// streamed response that holds it).
+class DownloadSlot {
+ public:
+  explicit DownloadSlot(std::shared_ptr<std::atomic<int>> count)
+      : count_(std::move(count)), taken_(count_->fetch_add(1) + 1) {}
+  ~DownloadSlot() { count_->fetch_sub(1); }
+  DownloadSlot(const DownloadSlot&) = delete;
+  DownloadSlot& operator=(const DownloadSlot&) = delete;
+  // Slots taken, this one included, when it was taken.
+  int taken() const { return taken_; }
+
+ private:
+  std::shared_ptr<std::atomic<int>> count_;
+  const int taken_;
+};
 
 bool IsChecker(const HttpRequest& req) {
   return req.principal && req.principal->Has(Role::kOutputChecker);
@@ -266,7 +285,9 @@ absl::Status RegisterAirlockRoutes(HttpServer& server, Airlock& airlock, store::
     return JsonOk(AirlockFileJson(*f, id, true, true, req.principal->subject, true));
   };
 
-  auto content = [&store, &audit, &airlock](HttpRequest& req) -> HttpResponse {
+  // Downloads streaming now; each holds a handler thread until its client has everything.
+  auto downloads = std::make_shared<std::atomic<int>>(0);
+  auto content = [&store, &audit, &airlock, downloads](HttpRequest& req) -> HttpResponse {
     const std::string id = req.path_params.at("id"), name = req.path_params.at("name");
     const std::string object = absl::StrCat(id, "/", name);
     absl::StatusOr<store::AirlockRequest> q = store.Get(id, ScopeOf(req));
@@ -284,15 +305,26 @@ absl::Status RegisterAirlockRoutes(HttpServer& server, Airlock& airlock, store::
       AuditRefusal(audit, req, "release.download", refused, "release_file", object);
       return ErrorResponse(409, std::string(refused.message()));
     }
-    const executor::disclosure::Profile profile = airlock.PolicyFor(q->project).profile;
-    absl::StatusOr<std::string> bytes = airlock.ReadZoneFile(
-        file->location, q->project,
-        std::max<std::uint64_t>(profile.max_file_bytes,
-                                static_cast<std::uint64_t>(std::max(0LL, file->size_bytes))));
-    if (!bytes.ok()) return FailResponse(req, bytes.status());
+    auto slot = std::make_shared<DownloadSlot>(downloads);
+    if (slot->taken() > airlock.max_downloads()) {
+      absl::Status busy = absl::UnavailableError(
+          absl::StrCat("already ", airlock.max_downloads(), " downloads in progress; retry later"));
+      AuditRefusal(audit, req, "release.download", busy, "release_file", object);
+      return ErrorResponse(busy);
+    }
+    absl::StatusOr<ZoneFile> opened = airlock.OpenZoneFile(file->location, q->project);
+    if (!opened.ok()) return FailResponse(req, opened.status());
+    auto zone_file = std::make_shared<ZoneFile>(*std::move(opened));
     const std::string sha = file->sha256;
-    // The bytes must be those that were checked and released.
-    if (absl::BytesToHexString(executor::crypto::Sha256(*bytes)) != sha) {
+    // The bytes must be those that were checked and released: hashed first, without holding
+    // them, then hashed again as they are sent.
+    executor::crypto::Sha256Hasher hasher;
+    absl::StatusOr<std::uint64_t> size = zone_file->Read([&](std::string_view bytes) {
+      hasher.Update(bytes);
+      return absl::OkStatus();
+    });
+    if (!size.ok()) return FailResponse(req, size.status());
+    if (absl::BytesToHexString(hasher.Final()) != sha) {
       absl::Status changed = absl::DataLossError(
           absl::StrCat("'", name, "' no longer has the SHA-256 it was released with"));
       AuditRefusal(audit, req, "release.download", changed, "release_file", object);
@@ -304,16 +336,38 @@ absl::Status RegisterAirlockRoutes(HttpServer& server, Airlock& airlock, store::
     a.object_type = "release_file";
     a.object_id = object;
     a.details["sha256"] = sha;
-    a.details["size_bytes"] = static_cast<long long>(bytes->size());
+    a.details["size_bytes"] = static_cast<long long>(*size);
     if (absl::Status s = audit.Append(a); !s.ok()) return FailResponse(req, s);
     HttpResponse r;
     r.status = 200;
     r.content_type = ContentTypeOf(file->path);
-    r.body = *std::move(bytes);
     r.headers.push_back({"Content-Disposition",
                          absl::StrCat("attachment; filename=\"", SafeFileName(file->path), "\"")});
-    r.headers.push_back({"X-Content-Type-Options", "nosniff"});
     if (!sha.empty()) r.headers.push_back({"X-Checksum-Sha256", sha});
+    r.stream_bytes = *size;
+    r.stream = [zone_file, slot, sha, size = *size, &audit, req, object](BodyWriter& out) {
+      // Each piece is sent once the next has authenticated; the last only once the whole
+      // file hashed to the released SHA-256, so a file that changed between the two reads
+      // never reaches the client complete.
+      executor::crypto::Sha256Hasher again;
+      std::string held;
+      absl::StatusOr<std::uint64_t> read = zone_file->Read([&](std::string_view bytes) {
+        again.Update(bytes);
+        if (absl::Status s = out.Write(held); !s.ok()) return s;
+        held.assign(bytes);
+        return absl::OkStatus();
+      });
+      absl::Status s = read.status();
+      if (s.ok() && (*read != size || absl::BytesToHexString(again.Final()) != sha)) {
+        s = absl::DataLossError("the file changed while it was being sent");
+      }
+      if (s.ok()) s = out.Write(held);
+      if (!s.ok()) {
+        AuditRefusal(audit, req, "release.download", s, "release_file", object,
+                     {{"sha256", sha}, {"size_bytes", static_cast<long long>(size)}});
+      }
+      return s;
+    };
     return r;
   };
 

@@ -13,8 +13,12 @@
 //        {"decision": "release"|"block", "justification": "..."}; the only way a `fail`
 //        file is released, and how escalated files are decided
 //   GET  /airlock/v1/requests/{id}/files/{name}/content   a released file, to project members
-//        (unsealed inside the service; audited as release.download). Anything not released:
-//        409 naming its status.
+//        (audited as release.download). Streamed: unsealed inside the service chunk by chunk,
+//        hashed once and compared with the released SHA-256, then hashed again as it is sent
+//        (the last piece goes only once it matched), so any size streams in bounded memory.
+//        Anything not released: 409 naming its status. At most airlock.max_downloads at
+//        once (503 with Retry-After beyond); a client that stalls for
+//        server.stream_stall_seconds is cut off (audited as a failed download).
 #ifndef SAFEFLOW_SERVICE_API_AIRLOCK_API_H_
 #define SAFEFLOW_SERVICE_API_AIRLOCK_API_H_
 

@@ -3,9 +3,12 @@
 #ifndef SAFEFLOW_SERVICE_API_HTTP_H_
 #define SAFEFLOW_SERVICE_API_HTTP_H_
 
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -32,11 +35,28 @@ struct HttpRequest {
   std::optional<std::string> Header(const std::string& lower_name) const;
 };
 
+// Where a streamed body goes. Write returns once the bytes are on their way to the client,
+// keeping only a few writes in flight, so a producer runs at the client's pace and holds no
+// more than that in memory. An error (the client went away, or read nothing for the server's
+// stream_stall_seconds) means the producer must stop.
+class BodyWriter {
+ public:
+  virtual ~BodyWriter() = default;
+  [[nodiscard]] virtual absl::Status Write(std::string_view bytes) = 0;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+
+  // A body too large to hold. When set, `body` is ignored: the response is sent with
+  // Content-Length `stream_bytes` and "Connection: close", then `stream` is called, on the
+  // handler's thread, to write exactly that many bytes. If it fails or writes a different
+  // count, the connection is cut so that the client sees a short body, never a wrong one.
+  std::function<absl::Status(BodyWriter&)> stream;
+  std::uint64_t stream_bytes = 0;
 
   static HttpResponse Json(int status, std::string body);
   static HttpResponse Text(int status, std::string body, std::string content_type = "text/plain");

@@ -3,6 +3,8 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <deque>
+#include <future>
 #include <random>
 #include <regex>
 #include <sstream>
@@ -10,6 +12,7 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
@@ -182,7 +185,123 @@ void AddHeader(Http::ResponseWriter& writer, std::string name, std::string value
   writer.headers().add(std::make_shared<NamedHeader>(std::move(name), std::move(value)));
 }
 
-void Send(Http::ResponseWriter& writer, const HttpResponse& resp, const std::string& request_id) {
+// Sends a streamed body to a Pistache peer. Each Write queues its bytes on the peer's
+// transport and, once kWritesInFlight writes are queued, waits for the oldest to reach the
+// kernel: the producer runs at the client's pace with at most that many pieces in memory.
+class PeerBodyWriter final : public BodyWriter {
+ public:
+  static constexpr std::size_t kWritesInFlight = 4;
+
+  // `limit`: the bytes the response announced (head and body); more are refused.
+  PeerBodyWriter(std::weak_ptr<Pistache::Tcp::Peer> peer, int stall_seconds, std::uint64_t limit)
+      : peer_(std::move(peer)), stall_seconds_(stall_seconds), limit_(limit) {}
+
+  absl::Status Write(std::string_view bytes) override {
+    if (bytes.empty()) return absl::OkStatus();
+    if (bytes.size() > limit_ - sent_) {
+      return absl::InternalError("the body is longer than its announced Content-Length");
+    }
+    if (absl::Status s = WaitUntilBelow(kWritesInFlight); !s.ok()) return s;
+    std::shared_ptr<Pistache::Tcp::Peer> peer = peer_.lock();
+    if (peer == nullptr) return absl::CancelledError("the client disconnected");
+    auto done = std::make_shared<std::promise<absl::Status>>();
+    in_flight_.push_back(done->get_future());
+    peer->send(Pistache::RawBuffer(std::string(bytes), bytes.size()))
+        .then([done](ssize_t) { done->set_value(absl::OkStatus()); },
+              [done](std::exception_ptr) {
+                done->set_value(absl::CancelledError("the client connection failed"));
+              });
+    sent_ += bytes.size();
+    return absl::OkStatus();
+  }
+
+  // Waits for every queued write: the outcome of the whole stream.
+  absl::Status Drain() { return WaitUntilBelow(1); }
+  std::uint64_t sent() const { return sent_; }
+
+  // Cuts the connection so that the client sees a short body rather than a complete one.
+  void Abort() {
+    if (std::shared_ptr<Pistache::Tcp::Peer> peer = peer_.lock()) {
+      ::shutdown(peer->fd(), SHUT_RDWR);
+    }
+  }
+
+ private:
+  absl::Status WaitUntilBelow(std::size_t n) {
+    while (in_flight_.size() >= n && !in_flight_.empty()) {
+      std::future<absl::Status>& f = in_flight_.front();
+      if (f.wait_for(std::chrono::seconds(stall_seconds_)) != std::future_status::ready) {
+        return absl::DeadlineExceededError(
+            absl::StrCat("the client read nothing for ", stall_seconds_, " s"));
+      }
+      absl::Status s;
+      try {
+        s = f.get();
+      } catch (const std::future_error&) {  // the transport dropped the write
+        s = absl::CancelledError("the client connection closed");
+      }
+      in_flight_.pop_front();
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  std::weak_ptr<Pistache::Tcp::Peer> peer_;
+  const int stall_seconds_;
+  const std::uint64_t limit_;
+  std::deque<std::future<absl::Status>> in_flight_;
+  std::uint64_t sent_ = 0;
+};
+
+bool HeaderSafe(std::string_view name, std::string_view value) {
+  return !name.empty() && name.find_first_of("\r\n:") == std::string_view::npos &&
+         value.find_first_of("\r\n") == std::string_view::npos;
+}
+
+// Writes the status line and headers itself (Pistache's ResponseWriter would buffer the body),
+// then lets resp.stream produce the body. See HttpResponse::stream.
+void SendStreamed(Http::ResponseWriter& writer, const HttpResponse& resp,
+                  const std::string& request_id, int stall_seconds) {
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {"Content-Type", resp.content_type},   {"Content-Length", absl::StrCat(resp.stream_bytes)},
+      {"X-Request-Id", request_id},          {"Cache-Control", "no-store"},
+      {"X-Content-Type-Options", "nosniff"}, {"Connection", "close"}};
+  for (const auto& [k, v] : resp.headers) {
+    bool dup = false;
+    for (const auto& h : headers) dup |= absl::EqualsIgnoreCase(h.first, k);
+    if (dup) continue;
+    if (!HeaderSafe(k, v)) {
+      Log().error("request_id={} dropped the unsafe response header '{}'", request_id, k);
+      continue;
+    }
+    headers.emplace_back(k, v);
+  }
+  std::string head = absl::StrCat("HTTP/1.1 ", resp.status, " ",
+                                  Http::codeString(static_cast<Http::Code>(resp.status)), "\r\n");
+  for (const auto& [k, v] : headers) absl::StrAppend(&head, k, ": ", v, "\r\n");
+  head += "\r\n";
+  PeerBodyWriter out(writer.peer(), stall_seconds, head.size() + resp.stream_bytes);
+  absl::Status s = out.Write(head);
+  const std::uint64_t head_bytes = head.size();
+  if (s.ok()) s = resp.stream(out);
+  if (s.ok()) s = out.Drain();
+  if (s.ok() && out.sent() - head_bytes != resp.stream_bytes) {
+    s = absl::InternalError(absl::StrCat("the body was ", out.sent() - head_bytes,
+                                         " bytes, not the ", resp.stream_bytes, " announced"));
+  }
+  if (!s.ok()) {
+    Log().warn("request_id={} streamed response cut after {} bytes: {}", request_id,
+               out.sent() > head_bytes ? out.sent() - head_bytes : 0, s.message());
+    out.Abort();
+  }
+}
+
+void Send(Http::ResponseWriter& writer, const HttpResponse& resp, const std::string& request_id,
+          int stall_seconds) {
+  if (resp.stream) {
+    SendStreamed(writer, resp, request_id, stall_seconds);
+    return;
+  }
   try {
     writer.headers().add<Http::Header::ContentType>(
         Http::Mime::MediaType::fromString(resp.content_type));
@@ -253,7 +372,7 @@ class PistacheHandler final : public Http::Handler {
     HttpServer::State& st = *state_;
     auto finish = [state = state_, req, start](Http::ResponseWriter& w, const HttpResponse& resp,
                                                const std::string& route) {
-      Send(w, resp, req->request_id);
+      Send(w, resp, req->request_id, state->config.stream_stall_seconds);
       const double secs = std::chrono::duration<double>(Clock::now() - start).count();
       state->metrics.ObserveRequest(req->method, route, resp.status, secs);
       Log().debug("request_id={} {} {} -> {} {:.1f}ms", req->request_id, req->method, req->path,

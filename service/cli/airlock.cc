@@ -2,15 +2,12 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <optional>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 
-#include "executor/crypto/hkdf.h"
 #include "service/cli/client.h"
 
 namespace safeflow::cli {
@@ -208,25 +205,18 @@ int AirlockCommand(const std::string& server, const std::vector<std::string>& ar
     if (f.value("name", "") == p.positional[1]) file = f;
   }
   if (!file.is_object()) return Fail("download: the request has no file " + p.positional[1]);
-  Response r = Call("GET",
-                    base + "/" + EscapeSegment(p.positional[0]) + "/files/" +
-                        EscapeSegment(p.positional[1]) + "/content",
-                    token);
-  if (r.status != 200) return Fail("download: " + ErrorOf(r));
-  const std::string sha = absl::BytesToHexString(executor::crypto::Sha256(r.body));
-  if (sha != file.value("sha256", "")) {
-    return Fail("download: the SHA-256 of what arrived (" + sha + ") is not the released one (" +
-                file.value("sha256", "") + ")");
-  }
   std::string out = p.flags.contains("-o") ? p.flags["-o"] : file.value("path", "output");
   if (!p.flags.contains("-o") && out.rfind('/') != std::string::npos) {
     out = out.substr(out.rfind('/') + 1);
   }
-  std::ofstream f(out, std::ios::binary | std::ios::trunc);
-  f.write(r.body.data(), static_cast<std::streamsize>(r.body.size()));
-  f.close();
-  if (!f) return Fail("download: cannot write " + out);
-  std::printf("%s: %zu bytes, sha256 %s\n", out.c_str(), r.body.size(), sha.c_str());
+  std::uint64_t bytes = 0;
+  std::string sha;
+  Response r = Download(base + "/" + EscapeSegment(p.positional[0]) + "/files/" +
+                            EscapeSegment(p.positional[1]) + "/content",
+                        token, out, file.value("sha256", ""), bytes, sha);
+  if (r.status != 200) return Fail("download: " + ErrorOf(r));
+  std::printf("%s: %llu bytes, sha256 %s\n", out.c_str(), static_cast<unsigned long long>(bytes),
+              sha.c_str());
   return 0;
 }
 

@@ -2,16 +2,22 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include <curl/curl.h>
 #include <openssl/rand.h>
+
+#include "executor/crypto/hkdf.h"
 
 namespace safeflow::cli {
 namespace {
@@ -74,6 +80,117 @@ Response Call(const std::string& method, const std::string& url, const std::stri
   }
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
+  return r;
+}
+
+namespace {
+
+// Where a download's bytes go: the part file while the status is 200, a bounded error body
+// otherwise.
+struct DownloadSink {
+  CURL* curl = nullptr;
+  std::FILE* file = nullptr;
+  executor::crypto::Sha256Hasher hasher;
+  std::uint64_t bytes = 0;
+  std::string error_body;
+  bool write_failed = false;
+};
+
+size_t WriteDownload(char* data, size_t size, size_t n, void* p) {
+  auto* d = static_cast<DownloadSink*>(p);
+  const size_t len = size * n;
+  long status = 0;
+  curl_easy_getinfo(d->curl, CURLINFO_RESPONSE_CODE, &status);
+  if (status != 200) {
+    d->error_body.append(data,
+                         std::min(len, (std::size_t{64} << 10) -
+                                           std::min(d->error_body.size(), std::size_t{64} << 10)));
+    return len;
+  }
+  if (std::fwrite(data, 1, len, d->file) != len) {
+    d->write_failed = true;
+    return 0;  // curl stops with CURLE_WRITE_ERROR
+  }
+  d->hasher.Update(std::string_view(data, len));
+  d->bytes += len;
+  return len;
+}
+
+}  // namespace
+
+Response Download(const std::string& url, const std::string& token, const std::string& out_path,
+                  const std::string& expect_sha256, std::uint64_t& got_bytes,
+                  std::string& got_sha256) {
+  Response r;
+  const std::string part = out_path + ".part";
+  const int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    r.error = absl::StrCat("cannot create ", part, ": ", std::strerror(errno));
+    return r;
+  }
+  DownloadSink sink;
+  sink.file = ::fdopen(fd, "wb");
+  if (sink.file == nullptr) {
+    ::close(fd);
+    ::unlink(part.c_str());
+    r.error = absl::StrCat("fdopen ", part, ": ", std::strerror(errno));
+    return r;
+  }
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) {
+    std::fclose(sink.file);
+    ::unlink(part.c_str());
+    r.error = "curl_easy_init failed";
+    return r;
+  }
+  sink.curl = curl;
+  curl_slist* headers = nullptr;
+  const std::string auth = "Authorization: Bearer " + token;
+  if (!token.empty()) headers = curl_slist_append(headers, auth.c_str());
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteDownload);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 30L);
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  if (const char* ca = std::getenv("SAFEFLOW_CA_BUNDLE"))
+    curl_easy_setopt(curl, CURLOPT_CAINFO, ca);
+  const CURLcode rc = curl_easy_perform(curl);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  const bool closed = std::fclose(sink.file) == 0;
+  if (rc != CURLE_OK || r.status != 200 || !closed) {
+    ::unlink(part.c_str());
+    r.body = std::move(sink.error_body);
+    if (rc != CURLE_OK) {
+      r.status = 0;
+      r.error = sink.write_failed ? absl::StrCat("cannot write ", part, ": ", std::strerror(errno))
+                                  : curl_easy_strerror(rc);
+    } else if (!closed) {
+      r.status = 0;
+      r.error = absl::StrCat("cannot write ", part);
+    }
+    return r;
+  }
+  const std::string sha = executor::crypto::HexEncode(sink.hasher.Final());
+  if (sha != expect_sha256) {
+    ::unlink(part.c_str());
+    r.status = 0;
+    r.error = absl::StrCat("the SHA-256 of what arrived (", sha, ") is not the released one (",
+                           expect_sha256, ")");
+    return r;
+  }
+  if (::rename(part.c_str(), out_path.c_str()) != 0) {
+    r.status = 0;
+    r.error = absl::StrCat("cannot rename ", part, " to ", out_path, ": ", std::strerror(errno));
+    ::unlink(part.c_str());
+    return r;
+  }
+  got_bytes = sink.bytes;
+  got_sha256 = sha;
   return r;
 }
 

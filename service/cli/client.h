@@ -5,6 +5,7 @@
 #ifndef SAFEFLOW_SERVICE_CLI_CLIENT_H_
 #define SAFEFLOW_SERVICE_CLI_CLIENT_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,6 +24,16 @@ struct Response {
 // One request to `url` (method GET or POST); `token` as a bearer token unless empty.
 Response Call(const std::string& method, const std::string& url, const std::string& token,
               const std::string& content_type = "", const std::string& body = "");
+
+// GETs `url` straight into the file `out_path`, hashing as it arrives: the bytes go to
+// `out_path`.part (created new, mode 0600) and are renamed to `out_path` only when the answer
+// is 200, complete, and its SHA-256 (lowercase hex) equals `expect_sha256`. Anything else
+// removes the part file and is an error: the Response's status and error body (at most
+// 64 KiB kept), or `error` naming the checksum mismatch. Gives up when less than 1 byte/s
+// arrives for 60 s (no overall time limit). `got_bytes` and `got_sha256` are set on success.
+Response Download(const std::string& url, const std::string& token, const std::string& out_path,
+                  const std::string& expect_sha256, std::uint64_t& got_bytes,
+                  std::string& got_sha256);
 
 // "HTTP <status>: <the server's msg>" (or the raw body), or the transport error.
 std::string ErrorOf(const Response& r);

@@ -167,9 +167,10 @@ class Reader {
 };
 
 void ReadServer(Reader& r, const YAML::Node& n, ServerConfig& c) {
-  if (!r.Map(n, "server",
-             {"listen", "io_threads", "handler_threads", "max_request_bytes",
-              "header_timeout_seconds", "body_timeout_seconds", "shutdown_grace_seconds"})) {
+  if (!r.Map(
+          n, "server",
+          {"listen", "io_threads", "handler_threads", "max_request_bytes", "header_timeout_seconds",
+           "body_timeout_seconds", "shutdown_grace_seconds", "stream_stall_seconds"})) {
     return;
   }
   r.Str(n, "server", "listen", c.listen);
@@ -180,6 +181,7 @@ void ReadServer(Reader& r, const YAML::Node& n, ServerConfig& c) {
   r.Integer(n, "server", "header_timeout_seconds", c.header_timeout_seconds, 1, 3600);
   r.Integer(n, "server", "body_timeout_seconds", c.body_timeout_seconds, 1, 3600);
   r.Integer(n, "server", "shutdown_grace_seconds", c.shutdown_grace_seconds, 0, 600);
+  r.Integer(n, "server", "stream_stall_seconds", c.stream_stall_seconds, 1, 3600);
 }
 
 void ReadDatabase(Reader& r, const YAML::Node& n, DatabaseConfig& c) {
@@ -270,7 +272,7 @@ nlohmann::json YamlToJson(const YAML::Node& n) {
 void ReadAirlock(Reader& r, const YAML::Node& n, AirlockConfig& c) {
   if (!r.Map(n, "airlock",
              {"default_profile", "auto_release", "checkers", "poll_interval_ms", "history_limit",
-              "staging_dir", "profiles", "projects"})) {
+              "max_downloads", "staging_dir", "profiles", "projects"})) {
     return;
   }
   r.Str(n, "airlock", "default_profile", c.default_profile);
@@ -278,6 +280,7 @@ void ReadAirlock(Reader& r, const YAML::Node& n, AirlockConfig& c) {
   r.Integer(n, "airlock", "checkers", c.checkers, 1, 5);
   r.Integer(n, "airlock", "poll_interval_ms", c.poll_interval_ms, 50, 60000);
   r.Integer(n, "airlock", "history_limit", c.history_limit, 0, 10000);
+  r.Integer(n, "airlock", "max_downloads", c.max_downloads, 1, 255);
   r.Str(n, "airlock", "staging_dir", c.staging_dir);
   if (const YAML::Node p = n["profiles"]; p && !p.IsNull()) {
     if (!p.IsMap()) {
@@ -846,6 +849,12 @@ absl::Status ValidateConfig(const Config& c) {
       errors.push_back("database.pool_size: must leave 5 of embedded.max_connections spare");
     }
   }
+  if (c.airlock.max_downloads >= c.server.handler_threads) {
+    errors.push_back(absl::StrCat("airlock.max_downloads: ", c.airlock.max_downloads,
+                                  " must be below server.handler_threads (",
+                                  c.server.handler_threads,
+                                  "): each download holds a handler thread"));
+  }
   if (c.scheduler.orphan_policy != "requeue" && c.scheduler.orphan_policy != "fail") {
     errors.push_back(absl::StrCat("scheduler.orphan_policy: '", c.scheduler.orphan_policy,
                                   "' is not requeue or fail"));
@@ -930,6 +939,7 @@ std::string Config::Redacted() const {
   e << YAML::Key << "header_timeout_seconds" << YAML::Value << server.header_timeout_seconds;
   e << YAML::Key << "body_timeout_seconds" << YAML::Value << server.body_timeout_seconds;
   e << YAML::Key << "shutdown_grace_seconds" << YAML::Value << server.shutdown_grace_seconds;
+  e << YAML::Key << "stream_stall_seconds" << YAML::Value << server.stream_stall_seconds;
   e << YAML::EndMap;
   e << YAML::Key << "database" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "url" << YAML::Value << RedactDsn(database.url);
@@ -1055,6 +1065,7 @@ std::string Config::Redacted() const {
   e << YAML::Key << "checkers" << YAML::Value << airlock.checkers;
   e << YAML::Key << "poll_interval_ms" << YAML::Value << airlock.poll_interval_ms;
   e << YAML::Key << "history_limit" << YAML::Value << airlock.history_limit;
+  e << YAML::Key << "max_downloads" << YAML::Value << airlock.max_downloads;
   e << YAML::Key << "staging_dir" << YAML::Value << airlock.staging_dir;
   e << YAML::Key << "profiles" << YAML::Value << YAML::BeginMap;
   for (const auto& [name, p] : airlock.profiles) {

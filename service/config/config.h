@@ -28,6 +28,9 @@ struct ServerConfig {
   int header_timeout_seconds = 60;
   int body_timeout_seconds = 120;
   int shutdown_grace_seconds = 10;
+  // A streamed response (a download) whose client reads nothing for this long is cut off,
+  // freeing its handler thread.
+  int stream_stall_seconds = 60;
 };
 
 struct DatabaseConfig {
@@ -246,6 +249,9 @@ struct AirlockConfig {
   int checkers = 2;            // independent output checkers a held file needs (1..5)
   int poll_interval_ms = 500;  // how often finished runs and tasks are looked for
   int history_limit = 200;     // released tables compared against (differencing)
+  // Downloads streamed at once. Each holds a handler thread while it lasts, so this must be
+  // below server.handler_threads; more get 503 with Retry-After.
+  int max_downloads = 2;
   // Where TES outputs addressed "airlock:<path>" are staged in the zone; empty:
   // <first output root>/airlock.
   std::string staging_dir;

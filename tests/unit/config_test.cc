@@ -112,6 +112,27 @@ TEST(ConfigTest, RedactsPasswordsInEveryDsnForm) {
   EXPECT_THAT(c.Redacted(), ::testing::Not(HasSubstr("s3cret")));
 }
 
+TEST(ConfigTest, DownloadsNeedAFreeHandlerThreadAndStallsAreBounded) {
+  absl::StatusOr<Config> c = ParseConfig(
+      "server:\n  handler_threads: 4\n  stream_stall_seconds: 5\n"
+      "airlock:\n  max_downloads: 3\n");
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->server.stream_stall_seconds, 5);
+  EXPECT_EQ(c->airlock.max_downloads, 3);
+  EXPECT_THAT(ValidateConfig(*c), IsOk());
+  // Every handler thread busy with downloads would starve the API.
+  c->airlock.max_downloads = 4;
+  absl::Status s = ValidateConfig(*c);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("airlock.max_downloads: 4 must be below server.handler_threads (4)"));
+  absl::StatusOr<Config> bad =
+      ParseConfig("server:\n  stream_stall_seconds: 0\nairlock:\n  max_downloads: 0\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("server.stream_stall_seconds"));
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("airlock.max_downloads"));
+}
+
 TEST(ConfigTest, AirlockProfilesAndProjectsAreCheckedAtLoad) {
   absl::StatusOr<Config> c = ParseConfig(R"(
 airlock:

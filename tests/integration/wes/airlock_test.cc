@@ -5,7 +5,12 @@
 // the requester); the text with an NHS number is blocked, and only an admin override with a
 // justification releases it. A disagreement escalates. A TES task's "airlock:" output gets a
 // release request of its own. Every step is audited.
+#include <arpa/inet.h>
+#include <cstring>
+#include <netinet/in.h>
+#include <poll.h>
 #include <string>
+#include <sys/socket.h>
 
 #include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
@@ -13,6 +18,7 @@
 #include "nlohmann/json.hpp"
 
 #include "executor/crypto/hkdf.h"
+#include "executor/sandbox/unique_fd.h"
 #include "service/auth/dev_issuer.h"
 #include "tests/integration/wes/wes_fixture.h"
 #include "tests/testing/integration.h"
@@ -363,6 +369,175 @@ TEST_F(AirlockTest, ATesOutputAddressedOutsideTheZoneBecomesAReleaseRequest) {
   bad = task;
   bad["outputs"][0]["url"] = "airlock:../escape.csv";
   EXPECT_EQ(env_->Call("alice", "POST", "/ga4gh/tes/v1/tasks", bad.dump()).status, 400);
+}
+
+// Downloads stream: a 24 MiB released file, sealed at rest, far above the project's 1 MiB
+// max_file_bytes (so blocked, then released by an admin override), downloads whole over HTTP
+// and through the CLI. Two clients that stop reading hold both download slots
+// (airlock.max_downloads: 2), so a third gets 503; after server.stream_stall_seconds they are
+// cut off (audited as failed downloads) and downloads work again.
+constexpr std::uint64_t kBigBytes = 24u << 20;
+constexpr const char* kBigLine = "aggregate figures only, nothing about anyone\n";  // 45 bytes
+
+class AirlockStreamTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    env_ = new WesServer();
+    ok_ = env_->Start(
+        "server:\n  stream_stall_seconds: 3\n"
+        "enclave:\n  seal_outputs: true\n"
+        "airlock:\n  poll_interval_ms: 100\n  max_downloads: 2\n"
+        "  profiles:\n    small-files: {base: acro-default, max_file_bytes: 1048576}\n"
+        "  projects:\n    demo: {profile: small-files, auto_release: true}\n");
+    if (!ok_) return;
+    const std::string snakefile =
+        "rule big:\n    output: \"big.txt\"\n    run:\n"
+        "        line = \"aggregate figures only, nothing about anyone\\n\"\n"
+        "        n = " +
+        std::to_string(kBigBytes) +
+        "\n"
+        "        with open(output[0], \"w\") as f:\n"
+        "            f.write((line * (n // len(line) + 1))[:n])\n";
+    json manifest = {{"name", "big-output"},
+                     {"version", "1.0.0"},
+                     {"workflow_type", "SMK"},
+                     {"workflow_type_version", "7.21"},
+                     {"entry_point", "Snakefile"},
+                     {"engine_parameters", {{"cores", "1"}}},
+                     {"params_schema", {{"type", "object"}}},
+                     {"outputs", {{{"name", "big"}, {"path", "big.txt"}, {"type", "text"}}}}};
+    digest_ = env_->RegisterAndApprove(
+        "big-output",
+        {{"workflow_attachment", snakefile, std::string("Snakefile")},
+         {"workflow_attachment", manifest.dump(2), std::string("safeflow-manifest.json")}});
+  }
+  static void TearDownTestSuite() {
+    if (env_->server.process) env_->server.process->Stop(SIGTERM);
+    delete env_;
+  }
+  void SetUp() override {
+    ASSERT_TRUE(ok_) << (env_->server.process ? env_->server.process->log() : "no safeflowd");
+    ASSERT_FALSE(digest_.empty());
+  }
+
+  static std::string Expected() {
+    std::string out;
+    out.reserve(kBigBytes);
+    while (out.size() < kBigBytes) out += kBigLine;
+    out.resize(kBigBytes);
+    return out;
+  }
+
+  // A connection that asks for `path` as alice, reads the first bytes of the answer, then
+  // reads nothing more.
+  static executor::UniqueFd StalledDownload(const std::string& path) {
+    const std::string url = env_->server.process->url();
+    const int port = std::stoi(url.substr(url.rfind(':') + 1));
+    executor::UniqueFd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    const int rcvbuf = 64 * 1024;
+    ::setsockopt(sock.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const std::string get = "GET " + path + " HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer " +
+                            env_->tokens["alice"] + "\r\n\r\n";
+    EXPECT_EQ(::send(sock.get(), get.data(), get.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(get.size()));
+    char head[12] = {};
+    pollfd pfd{sock.get(), POLLIN, 0};
+    EXPECT_EQ(::poll(&pfd, 1, 20000), 1);
+    EXPECT_EQ(::recv(sock.get(), head, sizeof head, MSG_WAITALL), 12);
+    EXPECT_EQ(std::string(head, 12), "HTTP/1.1 200");
+    return sock;
+  }
+
+  static WesServer* env_;
+  static bool ok_;
+  static std::string digest_;
+};
+
+WesServer* AirlockStreamTest::env_ = nullptr;
+bool AirlockStreamTest::ok_ = false;
+std::string AirlockStreamTest::digest_;
+
+TEST_F(AirlockStreamTest, ALargeReleasedFileStreamsAndStalledClientsAreCutOff) {
+  const std::string id =
+      env_->Submit(WesServer::RunForm("safeflow:big-output@1.0.0", "SMK", "7.21", json::object()));
+  ASSERT_FALSE(id.empty());
+  json run = env_->WaitRun(id, 240s);
+  ASSERT_EQ(run.value("state", ""), "COMPLETE") << run.dump(2);
+  const std::string rid = run["airlock"]["request_id"];
+  json file = run["airlock"]["files"][0];
+  // Over the project's 1 MiB limit: blocked without being read; an admin releases it.
+  ASSERT_EQ(file.value("status", ""), "blocked") << file.dump(2);
+  HttpResult o = env_->Call(
+      "approver", "POST", "/airlock/v1/requests/" + rid + "/files/big:override",
+      json{{"decision", "release"}, {"justification", "aggregate text, checked by hand"}}.dump());
+  ASSERT_EQ(o.status, 200) << o.body;
+  const std::string expected = Expected();
+  const std::string sha = absl::BytesToHexString(executor::crypto::Sha256(expected));
+  // The file is sealed at rest in the zone: the service unseals it as it streams.
+  int sealed = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(env_->server.out_root)) {
+    if (e.path().filename() == "big.txt") {
+      sealed += ReadAll(e.path().string()).rfind("\x89SFSEAL\n", 0) == 0;
+    }
+  }
+  EXPECT_EQ(sealed, 1);
+  const std::string path = "/airlock/v1/requests/" + rid + "/files/big/content";
+
+  HttpResult whole = env_->Call("alice", "GET", path);
+  ASSERT_EQ(whole.status, 200) << whole.body.substr(0, 300);
+  EXPECT_EQ(whole.body.size(), kBigBytes);
+  EXPECT_TRUE(whole.body == expected);
+  EXPECT_EQ(whole.headers["content-length"], std::to_string(kBigBytes));
+  EXPECT_EQ(whole.headers["x-checksum-sha256"], sha);
+  EXPECT_THAT(whole.headers["content-disposition"], HasSubstr("big.txt"));
+  bool audited = false;
+  for (const json& rec : env_->Audit("release.download", "success")) {
+    audited |= rec.dump().find(rid + "/big") != std::string::npos;
+  }
+  EXPECT_TRUE(audited);
+
+  // The CLI writes it to disk as it arrives and checks it.
+  TempDir dir;
+  std::string out;
+  ASSERT_EQ(RunProgram({SAFEFLOW_CLI_PATH, "--server", env_->server.process->url(), "airlock",
+                        "download", rid, "big", "-o", dir.path() + "/big.txt"},
+                       out, {"SAFEFLOW_TOKEN=" + env_->tokens["alice"]}),
+            0)
+      << out;
+  EXPECT_THAT(out, HasSubstr(sha));
+  EXPECT_TRUE(ReadAll(dir.path() + "/big.txt") == expected);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/big.txt.part"));
+
+  // Two clients that stop reading hold both download slots.
+  executor::UniqueFd a = StalledDownload(path);
+  executor::UniqueFd b = StalledDownload(path);
+  HttpResult busy = env_->Call("alice", "GET", path);
+  EXPECT_EQ(busy.status, 503) << busy.body;
+  EXPECT_THAT(busy.body, HasSubstr("downloads in progress"));
+  EXPECT_FALSE(busy.headers["retry-after"].empty());
+  // Other requests are still served meanwhile.
+  EXPECT_EQ(env_->Call("alice", "GET", "/airlock/v1/requests/" + rid).status, 200);
+  // After stream_stall_seconds (3) the stalled downloads are cut off and audited as failed.
+  bool cut = false;
+  Eventually(
+      [&] {
+        int failed = 0;
+        for (const json& rec : env_->Audit("release.download", "error")) {
+          failed += rec.dump().find(rid + "/big") != std::string::npos;
+        }
+        cut = failed >= 2;
+        return cut;
+      },
+      30s);
+  EXPECT_TRUE(cut) << "stalled downloads were not cut off";
+  HttpResult again = env_->Call("alice", "GET", path);
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.body.size(), kBigBytes);
 }
 
 }  // namespace

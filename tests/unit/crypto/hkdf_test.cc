@@ -50,6 +50,23 @@ TEST(Sha256Test, KnownAnswers) {
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
+TEST(Sha256Test, StreamedEqualsWholeAndTheHasherIsReusable) {
+  Sha256Hasher h;
+  h.Update("a");
+  h.Update("");
+  h.Update("bc");
+  EXPECT_EQ(HexEncode(h.Final()),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  // After Final, a new stream: nothing given yet is the empty string's digest.
+  EXPECT_EQ(HexEncode(h.Final()),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  std::string big;
+  for (int i = 0; i < 100000; ++i) big.push_back(static_cast<char>(i * 7));
+  for (std::size_t at = 0; at < big.size(); at += 4093)
+    h.Update(std::string_view(big).substr(at, 4093));
+  EXPECT_EQ(h.Final(), Sha256(big));
+}
+
 TEST(HexTest, RoundTripsAndRejectsBadInput) {
   const std::string bytes("\x00\x7f\x80\xff", 4);
   EXPECT_EQ(HexEncode(bytes), "007f80ff");

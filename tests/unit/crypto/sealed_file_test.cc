@@ -363,6 +363,56 @@ TEST_F(SealedFileTest, TruncationInsideAChunk) {
                  plain);
 }
 
+TEST_F(SealedFileTest, SinkReceivesEachAuthenticatedChunkInOrder) {
+  const std::string plain = Plain(3 * kChunk + 7);
+  UniqueFd in = MemFdWith(Seal(plain));
+  absl::StatusOr<SealedHeader> h = ReadSealedHeader(in.get());
+  ASSERT_THAT(h, IsOk());
+  std::vector<std::size_t> sizes;
+  std::string got;
+  absl::StatusOr<SealStats> stats =
+      UnsealStream(in.get(), *h, a_.private_key, [&](std::string_view bytes) {
+        sizes.push_back(bytes.size());
+        got.append(bytes);
+        return absl::OkStatus();
+      });
+  ASSERT_THAT(stats, IsOk());
+  EXPECT_EQ(got, plain);
+  EXPECT_THAT(sizes, ::testing::ElementsAre(kChunk, kChunk, kChunk, 7u));
+  EXPECT_EQ(stats->plaintext_bytes, plain.size());
+}
+
+TEST_F(SealedFileTest, SinkErrorStopsTheUnsealing) {
+  const std::string plain = Plain(3 * kChunk);
+  UniqueFd in = MemFdWith(Seal(plain));
+  absl::StatusOr<SealedHeader> h = ReadSealedHeader(in.get());
+  ASSERT_THAT(h, IsOk());
+  int calls = 0;
+  absl::StatusOr<SealStats> stats =
+      UnsealStream(in.get(), *h, a_.private_key, [&](std::string_view) {
+        return ++calls == 2 ? absl::CancelledError("client went away") : absl::OkStatus();
+      });
+  EXPECT_THAT(stats, StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_EQ(calls, 2);
+}
+
+TEST_F(SealedFileTest, SinkNeverSeesAChunkThatFailedAuthentication) {
+  const std::string plain = Plain(2 * kChunk + 5);
+  std::string sealed = Seal(plain);
+  sealed[ChunkAt(1) + 3] ^= 0x01;
+  UniqueFd in = MemFdWith(sealed);
+  absl::StatusOr<SealedHeader> h = ReadSealedHeader(in.get());
+  ASSERT_THAT(h, IsOk());
+  std::string got;
+  absl::StatusOr<SealStats> stats =
+      UnsealStream(in.get(), *h, a_.private_key, [&](std::string_view bytes) {
+        got.append(bytes);
+        return absl::OkStatus();
+      });
+  EXPECT_THAT(stats, StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_EQ(got, plain.substr(0, kChunk));
+}
+
 TEST_F(SealedFileTest, SwappedChunksAreDetected) {
   const std::string plain = Plain(3 * kChunk + 10);
   const std::string sealed = Seal(plain);
