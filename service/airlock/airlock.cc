@@ -12,7 +12,6 @@
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 
-#include "executor/crypto/hkdf.h"
 #include "executor/crypto/sealed_file.h"
 #include "executor/disclosure/declaration.h"
 #include "executor/disclosure/filter.h"
@@ -30,13 +29,6 @@ using nlohmann::json;
 
 constexpr int kBatch = 32;
 
-absl::Status ErrnoStatus(const std::string& what) {
-  const int e = errno;
-  if (e == ENOENT) return absl::NotFoundError(absl::StrCat(what, ": no such file"));
-  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(e)));
-}
-
-// Reads all of `fd` from its current position, at most `max` bytes (ResourceExhausted beyond).
 store::AuditEntry ServiceAudit(const std::string& action, const std::string& project) {
   store::AuditEntry a;
   a.actor = "safeflowd";
@@ -253,76 +245,16 @@ absl::Status Airlock::MakeTaskRequests() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::uint64_t> ZoneFile::Read(const crypto::PlaintextSink& sink) {
-  if (header_) {
-    const off_t body = static_cast<off_t>(header_->raw.size());
-    if (::lseek(fd_.get(), body, SEEK_SET) != body) return ErrnoStatus(path_);
-    absl::StatusOr<crypto::SealStats> stats = crypto::UnsealStream(fd_.get(), *header_, key_, sink);
-    if (!stats.ok()) return stats.status();
-    return stats->plaintext_bytes;
-  }
-  if (::lseek(fd_.get(), 0, SEEK_SET) != 0) return ErrnoStatus(path_);
-  std::vector<char> buf(1 << 16);
-  std::uint64_t total = 0;
-  for (;;) {
-    ssize_t n = ::read(fd_.get(), buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus(path_);
-    if (n == 0) return total;
-    if (absl::Status s = sink(std::string_view(buf.data(), static_cast<std::size_t>(n))); !s.ok()) {
-      return s;
-    }
-    total += static_cast<std::uint64_t>(n);
-  }
-}
-
 absl::StatusOr<ZoneFile> Airlock::OpenZoneFile(const std::string& location,
                                                const std::string& project) const {
-  absl::StatusOr<executor::transfer::TransferUrl> u =
-      executor::transfer::ParseTransferUrl(location);
-  if (!u.ok()) return u.status();
-  if (u->scheme != executor::transfer::Scheme::kFile) {
-    return absl::UnimplementedError("the airlock reads file:// locations only");
-  }
-  ZoneFile f;
-  f.path_ = u->path;
-  f.fd_ = executor::UniqueFd(::open(u->path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (f.fd_.get() < 0) return ErrnoStatus(u->path);
-  struct stat st {};
-  if (::fstat(f.fd_.get(), &st) != 0) return ErrnoStatus(u->path);
-  if (!S_ISREG(st.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat(u->path, " is not a regular file"));
-  }
-  f.disk_bytes_ = static_cast<std::uint64_t>(st.st_size);
-  char magic[8] = {};
-  ssize_t got = ::pread(f.fd_.get(), magic, sizeof magic, 0);
-  if (got != static_cast<ssize_t>(sizeof magic) ||
-      !crypto::LooksSealed(std::string_view(magic, sizeof magic))) {
-    return f;
-  }
-  absl::StatusOr<crypto::SealedHeader> h = crypto::ReadSealedHeader(f.fd_.get());
-  if (!h.ok()) return h.status();
-  if (!options_.key_for) {
-    return absl::FailedPreconditionError("sealed outputs need the enclave's key broker");
-  }
-  absl::StatusOr<crypto::SecretBytes> key = options_.key_for(h->key_id, project);
-  if (!key.ok()) return key.status();
-  f.header_ = *std::move(h);
-  f.key_ = *std::move(key);
-  return f;
+  return service::OpenZoneFile(location, project, options_.key_for);
 }
 
 absl::StatusOr<ZoneDigest> Airlock::HashZoneFile(const std::string& location,
                                                  const std::string& project) const {
   absl::StatusOr<ZoneFile> f = OpenZoneFile(location, project);
   if (!f.ok()) return f.status();
-  crypto::Sha256Hasher hasher;
-  absl::StatusOr<std::uint64_t> n = f->Read([&](std::string_view bytes) {
-    hasher.Update(bytes);
-    return absl::OkStatus();
-  });
-  if (!n.ok()) return n.status();
-  return ZoneDigest{crypto::HexEncode(hasher.Final()), *n};
+  return f->Digest();
 }
 
 absl::StatusOr<std::string> Airlock::ReadZoneFile(const std::string& location,

@@ -22,24 +22,17 @@
 #include <functional>
 #include <map>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <thread>
 
 #include "absl/status/statusor.h"
 
-#include "executor/crypto/sealed_file.h"
-#include "executor/crypto/secure_memory.h"
 #include "executor/disclosure/profile.h"
-#include "executor/sandbox/unique_fd.h"
+#include "service/airlock/zone_file.h"
 #include "service/config/config.h"
 #include "service/store/airlock_store.h"
 
 namespace safeflow::service {
-
-// The private key of a sealed output's key id, for `project` (EnclaveAuthority).
-using OutputKeyLookup = std::function<absl::StatusOr<executor::crypto::SecretBytes>(
-    const std::string& key_id, const std::string& project)>;
 
 struct AirlockPolicy {
   executor::disclosure::Profile profile;
@@ -51,34 +44,6 @@ struct AirlockOptions {
   AirlockConfig config;
   std::string wes_outputs_dir;  // <dir>/<project>/<run id>/<path>, as WES writes them
   OutputKeyLookup key_for;      // null: sealed files cannot be read (they fail)
-};
-
-// A file in the zone, open for reading as a stream. Read() may be called more than once and
-// always reads the same open file, so that what was hashed is what is sent. One thread at a
-// time.
-class ZoneFile {
- public:
-  // Hands the plaintext, from the start, to `sink` in pieces (a sealed chunk, or 64 KiB), each
-  // only after it authenticated; the bytes handed. DataLoss when a sealed file does not
-  // authenticate; a sink error stops the read and is returned.
-  [[nodiscard]] absl::StatusOr<std::uint64_t> Read(const executor::crypto::PlaintextSink& sink);
-  bool sealed() const { return header_.has_value(); }
-  std::uint64_t disk_bytes() const { return disk_bytes_; }
-
- private:
-  friend class Airlock;
-  ZoneFile() = default;
-  executor::UniqueFd fd_;
-  std::optional<executor::crypto::SealedHeader> header_;  // set when sealed
-  executor::crypto::SecretBytes key_;                     // the outputs key, when sealed
-  std::uint64_t disk_bytes_ = 0;
-  std::string path_;
-};
-
-// The SHA-256 (lowercase hex) and size of a zone file's plaintext.
-struct ZoneDigest {
-  std::string sha256;
-  std::uint64_t size_bytes = 0;
 };
 
 class Airlock {

@@ -7,11 +7,9 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
-#include "executor/crypto/hkdf.h"
 #include "executor/disclosure/profile.h"
 #include "service/api/json_io.h"
 #include "service/api/paging.h"
@@ -317,26 +315,23 @@ absl::Status RegisterAirlockRoutes(HttpServer& server, Airlock& airlock, store::
     auto zone_file = std::make_shared<ZoneFile>(*std::move(opened));
     const std::string sha = file->sha256;
     // The bytes must be those that were checked and released: hashed first, without holding
-    // them, then hashed again as they are sent.
-    executor::crypto::Sha256Hasher hasher;
-    absl::StatusOr<std::uint64_t> size = zone_file->Read([&](std::string_view bytes) {
-      hasher.Update(bytes);
-      return absl::OkStatus();
-    });
-    if (!size.ok()) return FailResponse(req, size.status());
-    if (absl::BytesToHexString(hasher.Final()) != sha) {
+    // them, then again as they are sent (ZoneFile::ReadVerified).
+    absl::StatusOr<ZoneDigest> digest = zone_file->Digest();
+    if (!digest.ok()) return FailResponse(req, digest.status());
+    if (digest->sha256 != sha) {
       absl::Status changed = absl::DataLossError(
           absl::StrCat("'", name, "' no longer has the SHA-256 it was released with"));
       AuditRefusal(audit, req, "release.download", changed, "release_file", object);
       Log().error("request_id={} release {}: {}", req.request_id, object, changed.message());
       return ErrorResponse(409, std::string(changed.message()));
     }
+    const std::uint64_t size = digest->size_bytes;
     store::AuditEntry a = AuditOf(req, "release.download");
     a.project = q->project;
     a.object_type = "release_file";
     a.object_id = object;
     a.details["sha256"] = sha;
-    a.details["size_bytes"] = static_cast<long long>(*size);
+    a.details["size_bytes"] = static_cast<long long>(size);
     if (absl::Status s = audit.Append(a); !s.ok()) return FailResponse(req, s);
     HttpResponse r;
     r.status = 200;
@@ -344,27 +339,14 @@ absl::Status RegisterAirlockRoutes(HttpServer& server, Airlock& airlock, store::
     r.headers.push_back({"Content-Disposition",
                          absl::StrCat("attachment; filename=\"", SafeFileName(file->path), "\"")});
     if (!sha.empty()) r.headers.push_back({"X-Checksum-Sha256", sha});
-    r.stream_bytes = *size;
-    r.stream = [zone_file, slot, sha, size = *size, &audit, req, object](BodyWriter& out) {
-      // Each piece is sent once the next has authenticated; the last only once the whole
-      // file hashed to the released SHA-256, so a file that changed between the two reads
-      // never reaches the client complete.
-      executor::crypto::Sha256Hasher again;
-      std::string held;
-      absl::StatusOr<std::uint64_t> read = zone_file->Read([&](std::string_view bytes) {
-        again.Update(bytes);
-        if (absl::Status s = out.Write(held); !s.ok()) return s;
-        held.assign(bytes);
-        return absl::OkStatus();
-      });
-      absl::Status s = read.status();
-      if (s.ok() && (*read != size || absl::BytesToHexString(again.Final()) != sha)) {
-        s = absl::DataLossError("the file changed while it was being sent");
-      }
-      if (s.ok()) s = out.Write(held);
+    r.stream_bytes = size;
+    r.stream = [zone_file, slot, expect = *digest, &audit, req, object](BodyWriter& out) {
+      absl::Status s = zone_file->ReadVerified(
+          expect, [&out](std::string_view bytes) { return out.Write(bytes); });
       if (!s.ok()) {
-        AuditRefusal(audit, req, "release.download", s, "release_file", object,
-                     {{"sha256", sha}, {"size_bytes", static_cast<long long>(size)}});
+        AuditRefusal(
+            audit, req, "release.download", s, "release_file", object,
+            {{"sha256", expect.sha256}, {"size_bytes", static_cast<long long>(expect.size_bytes)}});
       }
       return s;
     };
