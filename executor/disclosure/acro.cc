@@ -238,10 +238,8 @@ Finding ChecksumFinding(const Bundle& bundle, const std::string& name,
   finding.rule = "acro_checksum";
   finding.parameters = {{"algorithm", "sha256"}, {"checksum_file", checksum_name}};
   finding.outcome = Verdict::kFail;
-  if (!actual) {
-    finding.message =
-        "The checksum was not verified: the file is larger than the profile's "
-        "max_file_bytes and was not read.";
+  if (!actual || actual->empty()) {
+    finding.message = "The checksum was not verified: the file's SHA-256 could not be computed.";
     return finding;
   }
   const fs::path path = bundle.root / "checksums" / (relative + ".txt");
@@ -289,22 +287,24 @@ void Prepend(FileReport& report, std::vector<Finding> findings) {
 }
 
 // A file of the bundle through the normal chain (undeclared), with `extra` findings first.
-// `sha256` receives the digest of what was read (nullopt when the file was too large).
+// `sha256` receives the file's digest (also when it is too large to check).
 absl::StatusOr<FileReport> CheckBundleFile(const Bundle& bundle, const std::string& name,
                                            const Profile& profile,
                                            const std::vector<ReleasedTable>& history,
                                            std::optional<std::string>& sha256) {
   absl::StatusOr<detail::FileBytes> bytes =
-      detail::ReadFileBounded(bundle.root / fs::path(name), profile.max_file_bytes);
+      detail::ReadFileBounded(bundle.root / fs::path(name), profile.max_file_bytes,
+                              /*hash_whole=*/true);
   if (!bytes.ok()) return bytes.status();
   FileInput input;
   input.name = name;
   input.path = name;
   input.content = bytes->content;
   input.size_bytes = bytes->size_bytes;
-  sha256.reset();
-  if (!bytes->too_large) sha256 = detail::Sha256Hex(bytes->content);
-  return CheckFile(input, profile, history);
+  sha256 = bytes->sha256;
+  FileReport report = CheckFile(input, profile, history);
+  if (bytes->too_large) report.sha256 = bytes->sha256;
+  return report;
 }
 
 // Every entry below the bundle's root but results.json and checksums/, as relative generic

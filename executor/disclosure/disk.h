@@ -20,13 +20,17 @@ struct FileBytes {
   std::string content;           // empty when too_large
   std::uint64_t size_bytes = 0;  // the file's size (at least what was read)
   bool too_large = false;        // more than `limit` bytes: content was not kept
+  std::string sha256;            // lower-case hex of the whole file, when hash_whole was set
 };
 
 // Reads the file at `path` (following links), keeping at most `limit` bytes: a larger file
-// yields too_large and its size without its content. NotFound, PermissionDenied or Internal
-// (naming `path`) when it cannot be opened or read.
+// yields too_large and its size without its content. With `hash_whole`, the whole file is
+// read through (never more than 64 KiB held beyond `limit`) and its SHA-256 set, so that a
+// file too large to check still has its digest; without, reading stops at the limit.
+// NotFound, PermissionDenied or Internal (naming `path`) when it cannot be opened or read.
 [[nodiscard]] absl::StatusOr<FileBytes> ReadFileBounded(const std::filesystem::path& path,
-                                                        std::uint64_t limit);
+                                                        std::uint64_t limit,
+                                                        bool hash_whole = false);
 
 // Lower-case hex SHA-256 of `data`, or "" if OpenSSL fails.
 std::string Sha256Hex(std::string_view data);

@@ -31,7 +31,8 @@ namespace fs = std::filesystem;
 
 namespace detail {
 
-absl::StatusOr<FileBytes> ReadFileBounded(const fs::path& path, std::uint64_t limit) {
+absl::StatusOr<FileBytes> ReadFileBounded(const fs::path& path, std::uint64_t limit,
+                                          bool hash_whole) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int error = errno;
@@ -44,6 +45,13 @@ absl::StatusOr<FileBytes> ReadFileBounded(const fs::path& path, std::uint64_t li
   std::error_code ec;
   const std::uintmax_t size = fs::file_size(path, ec);
   if (!ec && size <= limit) bytes.content.reserve(static_cast<std::size_t>(size));
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(nullptr, EVP_MD_CTX_free);
+  if (hash_whole) {
+    ctx.reset(EVP_MD_CTX_new());
+    if (ctx == nullptr || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
+      return absl::InternalError("SHA-256 is unavailable");
+    }
+  }
   std::array<char, 1 << 16> buffer;
   std::uint64_t total = 0;
   while (in) {
@@ -51,15 +59,34 @@ absl::StatusOr<FileBytes> ReadFileBounded(const fs::path& path, std::uint64_t li
     const std::streamsize got = in.gcount();
     if (got <= 0) break;
     total += static_cast<std::uint64_t>(got);
+    if (ctx != nullptr &&
+        EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<std::size_t>(got)) != 1) {
+      return absl::InternalError("SHA-256 failed");
+    }
     if (total > limit) {
-      bytes.too_large = true;
-      bytes.content.clear();
-      bytes.content.shrink_to_fit();
-      break;
+      if (!bytes.too_large) {
+        bytes.too_large = true;
+        bytes.content.clear();
+        bytes.content.shrink_to_fit();
+      }
+      if (ctx == nullptr) break;
+      continue;
     }
     bytes.content.append(buffer.data(), static_cast<std::size_t>(got));
   }
   if (in.bad()) return absl::InternalError(absl::StrCat(path.string(), ": read error"));
+  if (ctx != nullptr) {
+    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+    unsigned int length = 0;
+    if (EVP_DigestFinal_ex(ctx.get(), digest.data(), &length) != 1) {
+      return absl::InternalError("SHA-256 failed");
+    }
+    static constexpr std::string_view kHex = "0123456789abcdef";
+    for (unsigned int i = 0; i < length; ++i) {
+      bytes.sha256.push_back(kHex[digest[i] >> 4]);
+      bytes.sha256.push_back(kHex[digest[i] & 0xF]);
+    }
+  }
   bytes.size_bytes = std::max<std::uint64_t>(total, ec ? 0 : static_cast<std::uint64_t>(size));
   return bytes;
 }
@@ -201,11 +228,15 @@ absl::StatusOr<FileReport> CheckOneFile(const fs::path& file, const std::string&
   }
   LoadEvidence(file, profile, input);
 
-  absl::StatusOr<detail::FileBytes> bytes = detail::ReadFileBounded(file, profile.max_file_bytes);
+  absl::StatusOr<detail::FileBytes> bytes =
+      detail::ReadFileBounded(file, profile.max_file_bytes, /*hash_whole=*/true);
   if (!bytes.ok()) return bytes.status();
   input.content = bytes->content;
   input.size_bytes = bytes->size_bytes;
-  return CheckFile(input, profile);
+  FileReport report = CheckFile(input, profile);
+  // A file too large to check still gets its own digest (CheckFile saw none of it).
+  if (bytes->too_large) report.sha256 = bytes->sha256;
+  return report;
 }
 
 absl::Status ErrorFor(const std::error_code& ec, const std::string& path) {

@@ -306,15 +306,21 @@ TEST_F(AcroBundleTest, NotABundle) {
   EXPECT_THAT(std::string(reports.status().message()), HasSubstr("results.q"));
 }
 
-TEST_F(AcroBundleTest, TooLargeFilesAreNotVerified) {
+TEST_F(AcroBundleTest, TooLargeFilesFailTheSizeLimitButTheirChecksumsAreStillVerified) {
   Finalise();
   profile_.max_file_bytes = 10;
-  const std::vector<FileReport> reports = Check();
+  std::vector<FileReport> reports = Check();
   const FileReport& table = ReportFor(reports, "output_0_0.csv");
   EXPECT_EQ(table.size_bytes, sizeof(kTable) - 1);
-  EXPECT_EQ(FindingOf(table, "acro_checksum").outcome, Verdict::kFail);
-  EXPECT_THAT(FindingOf(table, "acro_checksum").message, HasSubstr("not read"));
+  EXPECT_EQ(table.sha256, detail::Sha256Hex(kTable));
+  EXPECT_EQ(FindingOf(table, "acro_checksum").outcome, Verdict::kPass);
+  EXPECT_EQ(FindingOf(table, "size_limit").outcome, Verdict::kFail);
   EXPECT_EQ(table.verdict, Verdict::kFail);
+  // A too-large file that changed after finalise is caught all the same.
+  Write("output_0_0.csv", std::string(kTable) + "extra,row,1\n");
+  reports = Check();
+  EXPECT_THAT(FindingOf(ReportFor(reports, "output_0_0.csv"), "acro_checksum").message,
+              HasSubstr("changed after acro.finalise"));
 }
 
 }  // namespace

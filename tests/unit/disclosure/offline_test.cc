@@ -195,5 +195,36 @@ TEST_F(OfflineTest, ReadFileBoundedReportsSizeAndErrors) {
   EXPECT_THAT(detail::ReadFileBounded(dir_ / "missing", 10), StatusIs(absl::StatusCode::kNotFound));
 }
 
+TEST_F(OfflineTest, AFileTooLargeToCheckStillGetsItsWholeDigest) {
+  std::string big;
+  for (int i = 0; i < 300000; ++i) big.push_back(static_cast<char>('a' + i % 26));
+  const std::string path = Write("big.txt", big);
+  absl::StatusOr<detail::FileBytes> bytes = detail::ReadFileBounded(path, 1000, true);
+  ASSERT_THAT(bytes, IsOk());
+  EXPECT_TRUE(bytes->too_large);
+  EXPECT_TRUE(bytes->content.empty());
+  EXPECT_EQ(bytes->size_bytes, big.size());
+  EXPECT_EQ(bytes->sha256, detail::Sha256Hex(big));
+  // Without hash_whole, reading stops at the limit and there is no digest.
+  bytes = detail::ReadFileBounded(path, 1000);
+  ASSERT_THAT(bytes, IsOk());
+  EXPECT_TRUE(bytes->sha256.empty());
+  // Within the limit, the digest is of the content kept.
+  bytes = detail::ReadFileBounded(path, big.size(), true);
+  ASSERT_THAT(bytes, IsOk());
+  EXPECT_FALSE(bytes->too_large);
+  EXPECT_EQ(bytes->sha256, detail::Sha256Hex(big));
+
+  // check-outputs reports the real digest of an oversized file, not that of nothing.
+  Profile small = profile_;
+  small.max_file_bytes = 1000;
+  absl::StatusOr<std::vector<FileReport>> reports = CheckPath(path, small);
+  ASSERT_THAT(reports, IsOk());
+  ASSERT_EQ(reports->size(), 1u);
+  EXPECT_EQ((*reports)[0].verdict, Verdict::kFail);
+  EXPECT_EQ((*reports)[0].sha256, detail::Sha256Hex(big));
+  EXPECT_EQ((*reports)[0].size_bytes, big.size());
+}
+
 }  // namespace
 }  // namespace safeflow::executor::disclosure
