@@ -37,8 +37,9 @@ struct HttpRequest {
 
 // Where a streamed body goes. Write returns once the bytes are on their way to the client,
 // keeping only a few writes in flight, so a producer runs at the client's pace and holds no
-// more than that in memory. An error (the client went away, or read nothing for the server's
-// stream_stall_seconds) means the producer must stop.
+// more than that in memory. An error (the client went away, read nothing for the server's
+// stream_stall_seconds, or the server is shutting down and its grace period is over) means
+// the producer must stop.
 class BodyWriter {
  public:
   virtual ~BodyWriter() = default;

@@ -40,6 +40,7 @@ struct HttpServer::State {
   std::unique_ptr<Http::Endpoint> endpoint;
   std::atomic<bool> draining{false};
   std::atomic<int> in_flight{0};
+  std::atomic<bool> stop_streams{false};  // set when the shutdown grace period is over
   std::string host;
   int port = 0;
   const AuthChain* auth = nullptr;     // set before Start()
@@ -192,12 +193,15 @@ class PeerBodyWriter final : public BodyWriter {
  public:
   static constexpr std::size_t kWritesInFlight = 4;
 
-  // `limit`: the bytes the response announced (head and body); more are refused.
-  PeerBodyWriter(std::weak_ptr<Pistache::Tcp::Peer> peer, int stall_seconds, std::uint64_t limit)
-      : peer_(std::move(peer)), stall_seconds_(stall_seconds), limit_(limit) {}
+  // `limit`: the bytes the response announced (head and body); more are refused. `stop`: set
+  // when the server is shutting down and its grace period is over: the stream ends.
+  PeerBodyWriter(std::weak_ptr<Pistache::Tcp::Peer> peer, int stall_seconds, std::uint64_t limit,
+                 const std::atomic<bool>& stop)
+      : peer_(std::move(peer)), stall_seconds_(stall_seconds), limit_(limit), stop_(stop) {}
 
   absl::Status Write(std::string_view bytes) override {
     if (bytes.empty()) return absl::OkStatus();
+    if (stop_.load()) return absl::UnavailableError("the server is shutting down");
     if (bytes.size() > limit_ - sent_) {
       return absl::InternalError("the body is longer than its announced Content-Length");
     }
@@ -230,9 +234,13 @@ class PeerBodyWriter final : public BodyWriter {
   absl::Status WaitUntilBelow(std::size_t n) {
     while (in_flight_.size() >= n && !in_flight_.empty()) {
       std::future<absl::Status>& f = in_flight_.front();
-      if (f.wait_for(std::chrono::seconds(stall_seconds_)) != std::future_status::ready) {
-        return absl::DeadlineExceededError(
-            absl::StrCat("the client read nothing for ", stall_seconds_, " s"));
+      const auto stalled = Clock::now() + std::chrono::seconds(stall_seconds_);
+      while (f.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+        if (stop_.load()) return absl::UnavailableError("the server is shutting down");
+        if (Clock::now() >= stalled) {
+          return absl::DeadlineExceededError(
+              absl::StrCat("the client read nothing for ", stall_seconds_, " s"));
+        }
       }
       absl::Status s;
       try {
@@ -249,6 +257,7 @@ class PeerBodyWriter final : public BodyWriter {
   std::weak_ptr<Pistache::Tcp::Peer> peer_;
   const int stall_seconds_;
   const std::uint64_t limit_;
+  const std::atomic<bool>& stop_;
   std::deque<std::future<absl::Status>> in_flight_;
   std::uint64_t sent_ = 0;
 };
@@ -261,11 +270,15 @@ bool HeaderSafe(std::string_view name, std::string_view value) {
 // Writes the status line and headers itself (Pistache's ResponseWriter would buffer the body),
 // then lets resp.stream produce the body. See HttpResponse::stream.
 void SendStreamed(Http::ResponseWriter& writer, const HttpResponse& resp,
-                  const std::string& request_id, int stall_seconds) {
+                  const std::string& request_id, int stall_seconds, const std::atomic<bool>& stop) {
+  const bool type_ok = HeaderSafe("Content-Type", resp.content_type);
   std::vector<std::pair<std::string, std::string>> headers = {
-      {"Content-Type", resp.content_type},   {"Content-Length", absl::StrCat(resp.stream_bytes)},
-      {"X-Request-Id", request_id},          {"Cache-Control", "no-store"},
-      {"X-Content-Type-Options", "nosniff"}, {"Connection", "close"}};
+      {"Content-Type", type_ok ? resp.content_type : "application/octet-stream"},
+      {"Content-Length", absl::StrCat(resp.stream_bytes)},
+      {"X-Request-Id", request_id},
+      {"Cache-Control", "no-store"},
+      {"X-Content-Type-Options", "nosniff"},
+      {"Connection", "close"}};
   for (const auto& [k, v] : resp.headers) {
     bool dup = false;
     for (const auto& h : headers) dup |= absl::EqualsIgnoreCase(h.first, k);
@@ -280,7 +293,7 @@ void SendStreamed(Http::ResponseWriter& writer, const HttpResponse& resp,
                                   Http::codeString(static_cast<Http::Code>(resp.status)), "\r\n");
   for (const auto& [k, v] : headers) absl::StrAppend(&head, k, ": ", v, "\r\n");
   head += "\r\n";
-  PeerBodyWriter out(writer.peer(), stall_seconds, head.size() + resp.stream_bytes);
+  PeerBodyWriter out(writer.peer(), stall_seconds, head.size() + resp.stream_bytes, stop);
   absl::Status s = out.Write(head);
   const std::uint64_t head_bytes = head.size();
   if (s.ok()) s = resp.stream(out);
@@ -297,9 +310,9 @@ void SendStreamed(Http::ResponseWriter& writer, const HttpResponse& resp,
 }
 
 void Send(Http::ResponseWriter& writer, const HttpResponse& resp, const std::string& request_id,
-          int stall_seconds) {
+          const HttpServer::State& st) {
   if (resp.stream) {
-    SendStreamed(writer, resp, request_id, stall_seconds);
+    SendStreamed(writer, resp, request_id, st.config.stream_stall_seconds, st.stop_streams);
     return;
   }
   try {
@@ -372,7 +385,7 @@ class PistacheHandler final : public Http::Handler {
     HttpServer::State& st = *state_;
     auto finish = [state = state_, req, start](Http::ResponseWriter& w, const HttpResponse& resp,
                                                const std::string& route) {
-      Send(w, resp, req->request_id, state->config.stream_stall_seconds);
+      Send(w, resp, req->request_id, *state);
       const double secs = std::chrono::duration<double>(Clock::now() - start).count();
       state->metrics.ObserveRequest(req->method, route, resp.status, secs);
       Log().debug("request_id={} {} {} -> {} {:.1f}ms", req->request_id, req->method, req->path,
@@ -602,7 +615,8 @@ void HttpServer::Shutdown() {
     Log().warn("shutdown: {} requests still running after the grace period",
                state_->in_flight.load());
   }
-  state_->pool.Stop();  // running handlers answer while the endpoint still exists
+  state_->stop_streams.store(true);  // downloads still streaming end now
+  state_->pool.Stop();               // running handlers answer while the endpoint still exists
   if (state_->endpoint) {
     try {
       state_->endpoint->shutdown();

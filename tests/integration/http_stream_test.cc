@@ -43,12 +43,16 @@ char PatternAt(std::uint64_t i) { return static_cast<char>('a' + i % 23); }
 
 class HttpStreamTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { StartServer(/*stall_seconds=*/2, /*grace_seconds=*/10); }
+
+  void StartServer(int stall_seconds, int grace_seconds) {
+    if (server_) server_->Shutdown();
     service::ServerConfig c;
     c.listen = "127.0.0.1:0";
     c.io_threads = 1;
     c.handler_threads = 2;
-    c.stream_stall_seconds = 2;
+    c.stream_stall_seconds = stall_seconds;
+    c.shutdown_grace_seconds = grace_seconds;
     server_ = std::make_unique<HttpServer>(c, metrics_);
     // /bytes/{n}: n bytes of a pattern. /fails: half of what it announces, then an error.
     // /short: announces 1000 bytes, writes 10 and claims success. /long: announces 10, writes 20.
@@ -171,23 +175,30 @@ TEST_F(HttpStreamTest, ProducerCannotWriteMoreThanAnnounced) {
   EXPECT_THAT(std::string(end->message()), HasSubstr("longer than its announced Content-Length"));
 }
 
-TEST_F(HttpStreamTest, ClientThatStopsReadingHoldsTheProducerBackThenIsCutOff) {
+// A connection asking for 1 GiB that reads its first bytes, then nothing more.
+executor::UniqueFd StalledClient(int port) {
   executor::UniqueFd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  ASSERT_GE(sock.get(), 0);
+  EXPECT_GE(sock.get(), 0);
   const int rcvbuf = 64 * 1024;
-  ASSERT_EQ(::setsockopt(sock.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
+  EXPECT_EQ(::setsockopt(sock.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(server_->port()));
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  EXPECT_EQ(::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   const std::string get = "GET /bytes/1073741824 HTTP/1.1\r\nHost: test\r\n\r\n";
-  ASSERT_EQ(::send(sock.get(), get.data(), get.size(), MSG_NOSIGNAL),
+  EXPECT_EQ(::send(sock.get(), get.data(), get.size(), MSG_NOSIGNAL),
             static_cast<ssize_t>(get.size()));
   char first[64];
   pollfd pfd{sock.get(), POLLIN, 0};
-  ASSERT_EQ(::poll(&pfd, 1, 5000), 1);
-  ASSERT_GT(::recv(sock.get(), first, sizeof first, 0), 0);
+  EXPECT_EQ(::poll(&pfd, 1, 5000), 1);
+  EXPECT_GT(::recv(sock.get(), first, sizeof first, 0), 0);
+  return sock;
+}
+
+TEST_F(HttpStreamTest, ClientThatStopsReadingHoldsTheProducerBackThenIsCutOff) {
+  executor::UniqueFd sock = StalledClient(server_->port());
+  pollfd pfd{};
   // The client reads nothing more: the producer may fill the socket buffers and its few
   // writes in flight, and must then wait, far short of the 1 GiB it was asked for.
   std::this_thread::sleep_for(1500ms);
@@ -211,6 +222,19 @@ TEST_F(HttpStreamTest, ClientThatStopsReadingHoldsTheProducerBackThenIsCutOff) {
     ended = ::recv(sock.get(), buf, sizeof buf, 0) <= 0;
   }
   EXPECT_TRUE(ended);
+}
+
+TEST_F(HttpStreamTest, ShutdownEndsAStalledStreamAfterTheGracePeriod) {
+  StartServer(/*stall_seconds=*/120, /*grace_seconds=*/1);
+  executor::UniqueFd sock = StalledClient(server_->port());
+  const auto start = std::chrono::steady_clock::now();
+  server_->Shutdown();
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, 10s) << "shutdown waited for the stalled client instead of the grace period";
+  EXPECT_GE(took, 900ms) << "the stream was not given its grace period";
+  std::optional<absl::Status> end = WaitForEnd(1s);
+  ASSERT_TRUE(end.has_value());
+  EXPECT_THAT(*end, StatusIs(absl::StatusCode::kUnavailable));
 }
 
 }  // namespace
