@@ -384,7 +384,7 @@ class AirlockStreamTest : public ::testing::Test {
   static void SetUpTestSuite() {
     env_ = new WesServer();
     ok_ = env_->Start(
-        "server:\n  stream_stall_seconds: 3\n"
+        "server:\n  stream_stall_seconds: 6\n"
         "enclave:\n  seal_outputs: true\n"
         "airlock:\n  poll_interval_ms: 100\n  max_downloads: 2\n"
         "  profiles:\n    small-files: {base: acro-default, max_file_bytes: 1048576}\n"
@@ -522,7 +522,7 @@ TEST_F(AirlockStreamTest, ALargeReleasedFileStreamsAndStalledClientsAreCutOff) {
   EXPECT_FALSE(busy.headers["retry-after"].empty());
   // Other requests are still served meanwhile.
   EXPECT_EQ(env_->Call("alice", "GET", "/airlock/v1/requests/" + rid).status, 200);
-  // After stream_stall_seconds (3) the stalled downloads are cut off and audited as failed.
+  // After stream_stall_seconds (6) the stalled downloads are cut off and audited as failed.
   bool cut = false;
   Eventually(
       [&] {
