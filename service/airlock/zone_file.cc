@@ -1,6 +1,8 @@
 #include "service/airlock/zone_file.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fcntl.h>
 #include <string_view>
@@ -60,15 +62,26 @@ absl::StatusOr<ZoneDigest> ZoneFile::Digest() {
   return ZoneDigest{crypto::HexEncode(hasher.Final()), *n};
 }
 
-absl::Status ZoneFile::ReadVerified(const ZoneDigest& expect, const crypto::PlaintextSink& sink) {
+absl::Status ZoneFile::ReadVerified(const ZoneDigest& expect, const crypto::PlaintextSink& sink,
+                                    std::uint64_t first, std::uint64_t count) {
+  if (first > expect.size_bytes || (first == expect.size_bytes && expect.size_bytes > 0)) {
+    return absl::InvalidArgumentError(absl::StrCat("byte ", first, " is past the end of ", path_));
+  }
+  const std::uint64_t end =
+      count > expect.size_bytes - first ? expect.size_bytes : first + count;  // exclusive
   crypto::Sha256Hasher hasher;
-  std::string held;  // the piece read last, handed on when the next one (or the end) is good
+  std::uint64_t pos = 0;  // plaintext offset of the next piece
+  std::string held;       // the range's bytes read last, handed on when more (or the end) is good
   absl::StatusOr<std::uint64_t> read = Read([&](std::string_view bytes) {
     hasher.Update(bytes);
+    const std::uint64_t at = pos;
+    pos += bytes.size();
+    const std::uint64_t lo = std::max(at, first), hi = std::min(pos, end);
+    if (lo >= hi) return absl::OkStatus();
     if (!held.empty()) {
       if (absl::Status s = sink(held); !s.ok()) return s;
     }
-    held.assign(bytes);
+    held.assign(bytes.substr(lo - at, hi - lo));
     return absl::OkStatus();
   });
   if (!read.ok()) return read.status();

@@ -42,8 +42,13 @@ class ZoneFile {
   // authenticated, the last only once the whole file hashed to expect.sha256 with
   // expect.size_bytes bytes. DataLoss otherwise (the file changed since it was hashed): the
   // sink has then seen a strict prefix, never a complete wrong file.
+  // With `first` and `count`, only those bytes of the plaintext reach `sink` (a byte range of
+  // a download), under the same guarantee: the last of them only once the whole file matched.
+  // InvalidArgument when the range is not inside expect.size_bytes.
   [[nodiscard]] absl::Status ReadVerified(const ZoneDigest& expect,
-                                          const executor::crypto::PlaintextSink& sink);
+                                          const executor::crypto::PlaintextSink& sink,
+                                          std::uint64_t first = 0,
+                                          std::uint64_t count = UINT64_MAX);
 
   bool sealed() const { return header_.has_value(); }
   std::uint64_t disk_bytes() const { return disk_bytes_; }

@@ -326,23 +326,43 @@ absl::Status RegisterAirlockRoutes(HttpServer& server, Airlock& airlock, store::
       return ErrorResponse(409, std::string(changed.message()));
     }
     const std::uint64_t size = digest->size_bytes;
+    // A byte range lets an interrupted download resume; anything not served as a single range
+    // is answered with the whole file.
+    const RangeRequest range = ParseRange(req.Header("range").value_or(""), size);
+    if (range.unsatisfiable) {
+      HttpResponse r = ErrorResponse(
+          416, absl::StrCat("the range starts past the end of '", name, "' (", size, " bytes)"));
+      r.headers.push_back({"Content-Range", absl::StrCat("bytes */", size)});
+      return r;
+    }
+    const std::uint64_t first = range.range ? range.range->first : 0;
+    const std::uint64_t count = range.range ? range.range->count : size;
     store::AuditEntry a = AuditOf(req, "release.download");
     a.project = q->project;
     a.object_type = "release_file";
     a.object_id = object;
     a.details["sha256"] = sha;
     a.details["size_bytes"] = static_cast<long long>(size);
+    if (range.range) {
+      a.details["range"] = absl::StrCat(first, "-", first + count - 1);
+    }
     if (absl::Status s = audit.Append(a); !s.ok()) return FailResponse(req, s);
     HttpResponse r;
-    r.status = 200;
+    r.status = range.range ? 206 : 200;
+    r.headers.push_back({"Accept-Ranges", "bytes"});
+    if (range.range) {
+      r.headers.push_back(
+          {"Content-Range", absl::StrCat("bytes ", first, "-", first + count - 1, "/", size)});
+    }
     r.content_type = ContentTypeOf(file->path);
     r.headers.push_back({"Content-Disposition",
                          absl::StrCat("attachment; filename=\"", SafeFileName(file->path), "\"")});
     if (!sha.empty()) r.headers.push_back({"X-Checksum-Sha256", sha});
-    r.stream_bytes = size;
-    r.stream = [zone_file, slot, expect = *digest, &audit, req, object](BodyWriter& out) {
+    r.stream_bytes = count;
+    r.stream = [zone_file, slot, expect = *digest, first, count, &audit, req,
+                object](BodyWriter& out) {
       absl::Status s = zone_file->ReadVerified(
-          expect, [&out](std::string_view bytes) { return out.Write(bytes); });
+          expect, [&out](std::string_view bytes) { return out.Write(bytes); }, first, count);
       if (!s.ok()) {
         AuditRefusal(
             audit, req, "release.download", s, "release_file", object,

@@ -16,7 +16,10 @@
 //        (audited as release.download). Streamed: unsealed inside the service chunk by chunk,
 //        hashed once and compared with the released SHA-256, then hashed again as it is sent
 //        (the last piece goes only once it matched), so any size streams in bounded memory.
-//        Anything not released: 409 naming its status. At most airlock.max_downloads at
+//        A single Range (bytes=F-, F-L or -N) is answered 206 with Content-Range (416 past
+//        the end), so an interrupted download resumes; the range's last bytes likewise wait
+//        for the whole file to match. Anything not released: 409 naming its status. At most
+//        airlock.max_downloads at
 //        once (503 with Retry-After beyond); a client that stalls for
 //        server.stream_stall_seconds is cut off (audited as a failed download).
 #ifndef SAFEFLOW_SERVICE_API_AIRLOCK_API_H_

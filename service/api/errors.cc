@@ -1,3 +1,6 @@
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
 #include "nlohmann/json.hpp"
 
 #include "service/api/http.h"
@@ -76,6 +79,49 @@ HttpResponse ErrorResponse(const absl::Status& status) {
   HttpResponse r = ErrorResponse(code, msg);
   if (code == 503) r.headers.emplace_back("Retry-After", "5");
   return r;
+}
+
+RangeRequest ParseRange(std::string_view header, std::uint64_t size) {
+  RangeRequest out;
+  auto trim = [](std::string_view t) {
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    return t;
+  };
+  std::string_view v = trim(header);
+  if (v.substr(0, 6) != "bytes=") return out;
+  v.remove_prefix(6);
+  const std::size_t dash = v.find('-');
+  if (dash == std::string_view::npos || v.find(',') != std::string_view::npos) return out;
+  const std::string_view a = trim(v.substr(0, dash));
+  const std::string_view b = trim(v.substr(dash + 1));
+  auto number = [](std::string_view t, std::uint64_t& n) {
+    if (t.empty() || t.size() > 19) return false;
+    for (char c : t) {
+      if (c < '0' || c > '9') return false;
+    }
+    return absl::SimpleAtoi(absl::string_view(t.data(), t.size()), &n);
+  };
+  std::uint64_t first = 0, last = 0;
+  if (a.empty()) {  // suffix: the last N bytes
+    if (!number(b, last) || last == 0) return out;
+    if (size == 0) {
+      out.unsatisfiable = true;
+      return out;
+    }
+    const std::uint64_t n = std::min(last, size);
+    out.range = ByteRange{size - n, n};
+    return out;
+  }
+  if (!number(a, first)) return out;
+  if (!b.empty() && (!number(b, last) || last < first)) return out;
+  if (first >= size) {
+    out.unsatisfiable = true;
+    return out;
+  }
+  const std::uint64_t end = b.empty() ? size - 1 : std::min(last, size - 1);
+  out.range = ByteRange{first, end - first + 1};
+  return out;
 }
 
 }  // namespace safeflow::service

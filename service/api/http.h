@@ -63,6 +63,21 @@ struct HttpResponse {
   static HttpResponse Text(int status, std::string body, std::string content_type = "text/plain");
 };
 
+// One byte range of a body of known size (RFC 9110 14.1.2), for 206 Partial Content.
+struct ByteRange {
+  std::uint64_t first = 0;
+  std::uint64_t count = 0;  // at least 1
+};
+struct RangeRequest {
+  std::optional<ByteRange> range;  // unset: send the whole body (200)
+  bool unsatisfiable = false;      // 416: the range starts at or past the end
+};
+// Reads a Range header value for a body of `size` bytes. Serves a single "bytes=FIRST-",
+// "bytes=FIRST-LAST" or "bytes=-SUFFIX" range (LAST past the end is clipped); anything else
+// (several ranges, other units, garbage) is ignored, as RFC 9110 allows, and the whole body
+// is sent.
+RangeRequest ParseRange(std::string_view header, std::uint64_t size);
+
 // The GA4GH error body {"msg": ..., "status_code": ...} for `status`, with the HTTP status
 // that matches its code. Internal errors answer a generic message (details are logged, never
 // sent). Unavailable adds Retry-After.

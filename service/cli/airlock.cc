@@ -209,14 +209,17 @@ int AirlockCommand(const std::string& server, const std::vector<std::string>& ar
   if (!p.flags.contains("-o") && out.rfind('/') != std::string::npos) {
     out = out.substr(out.rfind('/') + 1);
   }
-  std::uint64_t bytes = 0;
-  std::string sha;
+  DownloadInfo info;
   Response r = Download(base + "/" + EscapeSegment(p.positional[0]) + "/files/" +
                             EscapeSegment(p.positional[1]) + "/content",
-                        token, out, file.value("sha256", ""), bytes, sha);
+                        token, out, file.value("sha256", ""), info);
   if (r.status != 200) return Fail("download: " + ErrorOf(r));
-  std::printf("%s: %llu bytes, sha256 %s\n", out.c_str(), static_cast<unsigned long long>(bytes),
-              sha.c_str());
+  std::printf("%s: %llu bytes, sha256 %s", out.c_str(), static_cast<unsigned long long>(info.bytes),
+              info.sha256.c_str());
+  if (info.resumed_from > 0) {
+    std::printf(" (resumed at byte %llu)", static_cast<unsigned long long>(info.resumed_from));
+  }
+  std::printf("\n");
   return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <unistd.h>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
@@ -85,15 +86,18 @@ Response Call(const std::string& method, const std::string& url, const std::stri
 
 namespace {
 
-// Where a download's bytes go: the part file while the status is 200, a bounded error body
-// otherwise.
+// Where a download's bytes go: the part file while the status is 200 or 206, a bounded error
+// body otherwise. A 200 to a resumed request (the server sent the whole file) starts the part
+// file again.
 struct DownloadSink {
   CURL* curl = nullptr;
-  std::FILE* file = nullptr;
+  int fd = -1;
+  bool resumed = false;
+  bool started = false;  // the first byte of the answer was seen
   executor::crypto::Sha256Hasher hasher;
-  std::uint64_t bytes = 0;
+  std::uint64_t bytes = 0;  // in the part file
   std::string error_body;
-  bool write_failed = false;
+  int write_errno = 0;
 };
 
 size_t WriteDownload(char* data, size_t size, size_t n, void* p) {
@@ -101,45 +105,76 @@ size_t WriteDownload(char* data, size_t size, size_t n, void* p) {
   const size_t len = size * n;
   long status = 0;
   curl_easy_getinfo(d->curl, CURLINFO_RESPONSE_CODE, &status);
-  if (status != 200) {
-    d->error_body.append(data,
-                         std::min(len, (std::size_t{64} << 10) -
-                                           std::min(d->error_body.size(), std::size_t{64} << 10)));
+  if (status != 200 && status != 206) {
+    const std::size_t room =
+        (std::size_t{64} << 10) - std::min(d->error_body.size(), std::size_t{64} << 10);
+    d->error_body.append(data, std::min(len, room));
     return len;
   }
-  if (std::fwrite(data, 1, len, d->file) != len) {
-    d->write_failed = true;
-    return 0;  // curl stops with CURLE_WRITE_ERROR
+  if (!d->started) {
+    d->started = true;
+    if (status == 200 && d->bytes > 0) {  // the whole file after all: start again
+      if (::ftruncate(d->fd, 0) != 0 || ::lseek(d->fd, 0, SEEK_SET) != 0) {
+        d->write_errno = errno;
+        return 0;
+      }
+      d->hasher.Final();
+      d->bytes = 0;
+      d->resumed = false;
+    }
+  }
+  for (size_t done = 0; done < len;) {
+    const ssize_t w = ::write(d->fd, data + done, len - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      d->write_errno = errno;
+      return 0;  // curl stops with CURLE_WRITE_ERROR
+    }
+    done += static_cast<size_t>(w);
   }
   d->hasher.Update(std::string_view(data, len));
   d->bytes += len;
   return len;
 }
 
+// Hashes what `fd` holds from the start; leaves the offset at the end.
+bool HashExisting(int fd, executor::crypto::Sha256Hasher& hasher, std::uint64_t& bytes) {
+  if (::lseek(fd, 0, SEEK_SET) != 0) return false;
+  std::vector<char> buf(1 << 16);
+  for (;;) {
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) return true;
+    hasher.Update(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+    bytes += static_cast<std::uint64_t>(n);
+  }
+}
+
 }  // namespace
 
 Response Download(const std::string& url, const std::string& token, const std::string& out_path,
-                  const std::string& expect_sha256, std::uint64_t& got_bytes,
-                  std::string& got_sha256) {
+                  const std::string& expect_sha256, DownloadInfo& info) {
   Response r;
   const std::string part = out_path + ".part";
-  const int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    r.error = absl::StrCat("cannot create ", part, ": ", std::strerror(errno));
-    return r;
-  }
   DownloadSink sink;
-  sink.file = ::fdopen(fd, "wb");
-  if (sink.file == nullptr) {
-    ::close(fd);
-    ::unlink(part.c_str());
-    r.error = absl::StrCat("fdopen ", part, ": ", std::strerror(errno));
+  sink.fd = ::open(part.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (sink.fd < 0) {
+    r.error = absl::StrCat("cannot open ", part, ": ", std::strerror(errno));
     return r;
   }
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{sink.fd};
+  if (!HashExisting(sink.fd, sink.hasher, sink.bytes)) {
+    r.error = absl::StrCat("cannot read ", part, ": ", std::strerror(errno));
+    return r;
+  }
+  sink.resumed = sink.bytes > 0;
+  info.resumed_from = sink.bytes;
   CURL* curl = curl_easy_init();
   if (curl == nullptr) {
-    std::fclose(sink.file);
-    ::unlink(part.c_str());
     r.error = "curl_easy_init failed";
     return r;
   }
@@ -147,6 +182,8 @@ Response Download(const std::string& url, const std::string& token, const std::s
   curl_slist* headers = nullptr;
   const std::string auth = "Authorization: Bearer " + token;
   if (!token.empty()) headers = curl_slist_append(headers, auth.c_str());
+  const std::string range = absl::StrCat("Range: bytes=", sink.bytes, "-");
+  if (sink.resumed) headers = curl_slist_append(headers, range.c_str());
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteDownload);
@@ -161,18 +198,26 @@ Response Download(const std::string& url, const std::string& token, const std::s
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
-  const bool closed = std::fclose(sink.file) == 0;
-  if (rc != CURLE_OK || r.status != 200 || !closed) {
+  // 416 to a resumed request: the part file already holds every byte (checked below).
+  const bool complete_already = sink.resumed && r.status == 416;
+  if (rc != CURLE_OK) {
+    // A transfer cut short keeps its part file, to resume from; a failed write does not.
+    if (sink.write_errno != 0 || !(r.status == 200 || r.status == 206)) ::unlink(part.c_str());
+    r.status = 0;
+    r.error =
+        sink.write_errno != 0
+            ? absl::StrCat("cannot write ", part, ": ", std::strerror(sink.write_errno))
+            : absl::StrCat(curl_easy_strerror(rc), " (", part, " is kept: run again to resume)");
+    return r;
+  }
+  if (!(r.status == 200 || r.status == 206 || complete_already)) {
     ::unlink(part.c_str());
     r.body = std::move(sink.error_body);
-    if (rc != CURLE_OK) {
-      r.status = 0;
-      r.error = sink.write_failed ? absl::StrCat("cannot write ", part, ": ", std::strerror(errno))
-                                  : curl_easy_strerror(rc);
-    } else if (!closed) {
-      r.status = 0;
-      r.error = absl::StrCat("cannot write ", part);
-    }
+    return r;
+  }
+  if (::fsync(sink.fd) != 0) {
+    r.status = 0;
+    r.error = absl::StrCat("cannot write ", part, ": ", std::strerror(errno));
     return r;
   }
   const std::string sha = executor::crypto::HexEncode(sink.hasher.Final());
@@ -180,17 +225,19 @@ Response Download(const std::string& url, const std::string& token, const std::s
     ::unlink(part.c_str());
     r.status = 0;
     r.error = absl::StrCat("the SHA-256 of what arrived (", sha, ") is not the released one (",
-                           expect_sha256, ")");
+                           expect_sha256, ")",
+                           sink.resumed ? "; the partial file was removed, run again" : "");
     return r;
   }
   if (::rename(part.c_str(), out_path.c_str()) != 0) {
     r.status = 0;
     r.error = absl::StrCat("cannot rename ", part, " to ", out_path, ": ", std::strerror(errno));
-    ::unlink(part.c_str());
     return r;
   }
-  got_bytes = sink.bytes;
-  got_sha256 = sha;
+  r.status = 200;
+  info.bytes = sink.bytes;
+  info.sha256 = sha;
+  if (!sink.resumed) info.resumed_from = 0;
   return r;
 }
 

@@ -25,15 +25,24 @@ struct Response {
 Response Call(const std::string& method, const std::string& url, const std::string& token,
               const std::string& content_type = "", const std::string& body = "");
 
-// GETs `url` straight into the file `out_path`, hashing as it arrives: the bytes go to
-// `out_path`.part (created new, mode 0600) and are renamed to `out_path` only when the answer
-// is 200, complete, and its SHA-256 (lowercase hex) equals `expect_sha256`. Anything else
-// removes the part file and is an error: the Response's status and error body (at most
-// 64 KiB kept), or `error` naming the checksum mismatch. Gives up when less than 1 byte/s
-// arrives for 60 s (no overall time limit). `got_bytes` and `got_sha256` are set on success.
+// What a download did: the file's size and SHA-256 (lowercase hex), and the byte it resumed
+// from (0 for a whole download).
+struct DownloadInfo {
+  std::uint64_t bytes = 0;
+  std::string sha256;
+  std::uint64_t resumed_from = 0;
+};
+
+// GETs `url` straight into the file `out_path`, hashing as it arrives. The bytes go to
+// `out_path`.part (mode 0600, never through a symlink), which is renamed to `out_path` only
+// when the file is complete and its SHA-256 (lowercase hex) equals `expect_sha256`; the answer
+// then has status 200. A part file left by an interrupted download is resumed with a Range
+// request (a 200 instead of 206 starts it again). A transfer cut short keeps the part file;
+// an HTTP error, a failed write or a SHA-256 mismatch removes it and is an error: the
+// Response's status and error body (at most 64 KiB kept), or `error`. Gives up when less than
+// 1 byte/s arrives for 60 s (no overall time limit).
 Response Download(const std::string& url, const std::string& token, const std::string& out_path,
-                  const std::string& expect_sha256, std::uint64_t& got_bytes,
-                  std::string& got_sha256);
+                  const std::string& expect_sha256, DownloadInfo& info);
 
 // "HTTP <status>: <the server's msg>" (or the raw body), or the transport error.
 std::string ErrorOf(const Response& r);

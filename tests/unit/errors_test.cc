@@ -44,5 +44,40 @@ TEST(ErrorResponseTest, InvalidUtf8InMessageDoesNotThrow) {
   EXPECT_TRUE(nlohmann::json::accept(r.body));
 }
 
+TEST(ParseRangeTest, ServesOneRangeAndIgnoresWhatItDoesNotServe) {
+  auto range = [](std::string_view h, std::uint64_t size) { return ParseRange(h, size); };
+  RangeRequest r = range("bytes=0-99", 1000);
+  ASSERT_TRUE(r.range.has_value());
+  EXPECT_EQ(r.range->first, 0u);
+  EXPECT_EQ(r.range->count, 100u);
+  r = range("bytes=900-", 1000);
+  ASSERT_TRUE(r.range.has_value());
+  EXPECT_EQ(r.range->first, 900u);
+  EXPECT_EQ(r.range->count, 100u);
+  r = range("bytes=999-5000", 1000);  // clipped to the end
+  ASSERT_TRUE(r.range.has_value());
+  EXPECT_EQ(r.range->first, 999u);
+  EXPECT_EQ(r.range->count, 1u);
+  r = range("bytes=-10", 1000);  // the last ten
+  ASSERT_TRUE(r.range.has_value());
+  EXPECT_EQ(r.range->first, 990u);
+  EXPECT_EQ(r.range->count, 10u);
+  r = range("bytes=-5000", 1000);
+  ASSERT_TRUE(r.range.has_value());
+  EXPECT_EQ(r.range->first, 0u);
+  EXPECT_EQ(r.range->count, 1000u);
+  // At or past the end: 416.
+  EXPECT_TRUE(range("bytes=1000-", 1000).unsatisfiable);
+  EXPECT_TRUE(range("bytes=0-", 0).unsatisfiable);
+  EXPECT_TRUE(range("bytes=-1", 0).unsatisfiable);
+  // Not served: the whole body.
+  for (std::string_view h : {"", "bytes=", "bytes=5", "bytes=9-3", "bytes=0-1,5-6", "items=0-1",
+                             "bytes=a-b", "bytes=-0", "bytes=-", "bytes=99999999999999999999-"}) {
+    RangeRequest whole = range(h, 1000);
+    EXPECT_FALSE(whole.range.has_value()) << h;
+    EXPECT_FALSE(whole.unsatisfiable) << h;
+  }
+}
+
 }  // namespace
 }  // namespace safeflow::service

@@ -128,6 +128,35 @@ TEST_F(ZoneFileTest, ReadVerifiedHandsOnTheWholeFileOnlyWhenItMatches) {
   }
 }
 
+TEST_F(ZoneFileTest, ReadVerifiedServesAByteRangeUnderTheSameGuarantee) {
+  const std::string plain = Plain(5 * kChunk + 100);
+  absl::StatusOr<ZoneFile> f = OpenZoneFile(Put("r.bin", plain, true), "demo", key_for_);
+  ASSERT_THAT(f, IsOk());
+  const ZoneDigest good = f->Digest().value();
+  std::string got;
+  auto sink = [&](std::string_view b) {
+    got.append(b);
+    return absl::OkStatus();
+  };
+  for (auto [first, count] :
+       std::vector<std::pair<std::uint64_t, std::uint64_t>>{{0, 10},
+                                                            {kChunk - 1, 2},
+                                                            {3 * kChunk + 5, kChunk * 2 + 95},
+                                                            {plain.size() - 1, 1},
+                                                            {100, UINT64_MAX}}) {
+    got.clear();
+    EXPECT_THAT(f->ReadVerified(good, sink, first, count), IsOk());
+    EXPECT_EQ(got, plain.substr(first, count)) << first << "+" << count;
+  }
+  EXPECT_THAT(f->ReadVerified(good, sink, plain.size(), 1),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  // A range that ends early still waits for the whole file to match.
+  got.clear();
+  EXPECT_THAT(f->ReadVerified(ZoneDigest{std::string(64, '0'), good.size_bytes}, sink, 0, 10),
+              StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_TRUE(got.empty()) << "the range's last piece must wait for the whole file";
+}
+
 TEST_F(ZoneFileTest, AFileChangedAfterItWasHashedNeverArrivesComplete) {
   const std::string plain = Plain(100000);
   const std::string url = Put("changing.csv", plain, false);

@@ -513,6 +513,41 @@ TEST_F(AirlockStreamTest, ALargeReleasedFileStreamsAndStalledClientsAreCutOff) {
   EXPECT_TRUE(ReadAll(dir.path() + "/big.txt") == expected);
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/big.txt.part"));
 
+  // A byte range, as an interrupted download resumes: 206 with Content-Range; past the end 416.
+  auto ranged = [&](const std::string& range) {
+    return HttpCall("GET", env_->server.process->url() + path, "",
+                    {"Authorization: Bearer " + env_->tokens["alice"], "Range: " + range}, 30000);
+  };
+  HttpResult part = ranged("bytes=1000-1999");
+  ASSERT_EQ(part.status, 206) << part.body.substr(0, 300);
+  EXPECT_TRUE(part.body == expected.substr(1000, 1000));
+  EXPECT_EQ(part.headers["content-range"], "bytes 1000-1999/" + std::to_string(kBigBytes));
+  EXPECT_EQ(part.headers["accept-ranges"], "bytes");
+  HttpResult tail = ranged("bytes=-45");
+  EXPECT_EQ(tail.status, 206);
+  EXPECT_TRUE(tail.body == expected.substr(kBigBytes - 45));
+  HttpResult past = ranged("bytes=" + std::to_string(kBigBytes) + "-");
+  EXPECT_EQ(past.status, 416);
+  EXPECT_EQ(past.headers["content-range"], "bytes */" + std::to_string(kBigBytes));
+  // The CLI resumes a partial download, and starts again when the part does not match.
+  auto cli_download = [&](const std::string& dest, std::string& output) {
+    return RunProgram({SAFEFLOW_CLI_PATH, "--server", env_->server.process->url(), "airlock",
+                       "download", rid, "big", "-o", dest},
+                      output, {"SAFEFLOW_TOKEN=" + env_->tokens["alice"]});
+  };
+  const std::string resumed = dir.path() + "/resumed.txt";
+  WriteAll(resumed + ".part", expected.substr(0, 5u << 20));
+  ASSERT_EQ(cli_download(resumed, out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("resumed at byte 5242880"));
+  EXPECT_TRUE(ReadAll(resumed) == expected);
+  const std::string spoiled = dir.path() + "/spoiled.txt";
+  WriteAll(spoiled + ".part", std::string(1u << 20, 'Z'));
+  EXPECT_EQ(cli_download(spoiled, out), 1) << out;
+  EXPECT_THAT(out, HasSubstr("the partial file was removed"));
+  EXPECT_FALSE(std::filesystem::exists(spoiled + ".part"));
+  ASSERT_EQ(cli_download(spoiled, out), 0) << out;
+  EXPECT_TRUE(ReadAll(spoiled) == expected);
+
   // Two clients that stop reading hold both download slots.
   executor::UniqueFd a = StalledDownload(path);
   executor::UniqueFd b = StalledDownload(path);
