@@ -73,7 +73,40 @@ json FileOf(const json& request, const std::string& name) {
   return json::object();
 }
 
-class AirlockTest : public ::testing::Test {
+// One safeflowd per suite (each suite its own, hence the template): SetUpTestSuite in the
+// suite starts it and registers the workflow; every test needs both.
+template <typename Suite>
+class AirlockSuite : public ::testing::Test {
+ protected:
+  static void TearDownTestSuite() {
+    if (env_->server.process) env_->server.process->Stop(SIGTERM);
+    delete env_;
+  }
+  void SetUp() override {
+    ASSERT_TRUE(ok_) << (env_->server.process ? env_->server.process->log() : "no safeflowd");
+    ASSERT_FALSE(digest_.empty());
+  }
+
+  // Audit records of `action` with `outcome` that mention `needle`.
+  static int AuditedTimes(const std::string& action, const std::string& outcome,
+                          const std::string& needle) {
+    int n = 0;
+    for (const json& rec : env_->Audit(action, outcome)) {
+      n += rec.dump().find(needle) != std::string::npos;
+    }
+    return n;
+  }
+  static bool Audited(const std::string& action, const std::string& outcome,
+                      const std::string& needle) {
+    return AuditedTimes(action, outcome, needle) > 0;
+  }
+
+  static inline WesServer* env_ = nullptr;
+  static inline bool ok_ = false;
+  static inline std::string digest_;
+};
+
+class AirlockTest : public AirlockSuite<AirlockTest> {
  protected:
   static void SetUpTestSuite() {
     env_ = new WesServer();
@@ -92,14 +125,6 @@ class AirlockTest : public ::testing::Test {
     absl::StatusOr<std::string> t = service::auth::DevIssuerToken(env_->issuer_dir, r);
     env_->tokens["alice-checker"] = t.ok() ? *t : "";
     digest_ = env_->RegisterAndApprove("three-outputs", Bundle());
-  }
-  static void TearDownTestSuite() {
-    if (env_->server.process) env_->server.process->Stop(SIGTERM);
-    delete env_;
-  }
-  void SetUp() override {
-    ASSERT_TRUE(ok_) << (env_->server.process ? env_->server.process->log() : "no safeflowd");
-    ASSERT_FALSE(digest_.empty());
   }
 
   // Runs the workflow; returns its run log once COMPLETE.
@@ -126,23 +151,7 @@ class AirlockTest : public ::testing::Test {
                              const std::string& who = "alice") {
     return env_->Call(who, "GET", "/airlock/v1/requests/" + id + "/files/" + name + "/content");
   }
-
-  static bool Audited(const std::string& action, const std::string& outcome,
-                      const std::string& needle) {
-    for (const json& rec : env_->Audit(action, outcome)) {
-      if (rec.dump().find(needle) != std::string::npos) return true;
-    }
-    return false;
-  }
-
-  static WesServer* env_;
-  static bool ok_;
-  static std::string digest_;
 };
-
-WesServer* AirlockTest::env_ = nullptr;
-bool AirlockTest::ok_ = false;
-std::string AirlockTest::digest_;
 
 TEST_F(AirlockTest, PassIsReleasedSmallCellNeedsTwoCheckersNhsNumberIsBlocked) {
   json run = RunToCompletion();
@@ -379,7 +388,7 @@ TEST_F(AirlockTest, ATesOutputAddressedOutsideTheZoneBecomesAReleaseRequest) {
 constexpr std::uint64_t kBigBytes = 24u << 20;
 constexpr const char* kBigLine = "aggregate figures only, nothing about anyone\n";  // 45 bytes
 
-class AirlockStreamTest : public ::testing::Test {
+class AirlockStreamTest : public AirlockSuite<AirlockStreamTest> {
  protected:
   static void SetUpTestSuite() {
     env_ = new WesServer();
@@ -410,14 +419,6 @@ class AirlockStreamTest : public ::testing::Test {
         "big-output",
         {{"workflow_attachment", snakefile, std::string("Snakefile")},
          {"workflow_attachment", manifest.dump(2), std::string("safeflow-manifest.json")}});
-  }
-  static void TearDownTestSuite() {
-    if (env_->server.process) env_->server.process->Stop(SIGTERM);
-    delete env_;
-  }
-  void SetUp() override {
-    ASSERT_TRUE(ok_) << (env_->server.process ? env_->server.process->log() : "no safeflowd");
-    ASSERT_FALSE(digest_.empty());
   }
 
   static std::string Expected() {
@@ -452,15 +453,7 @@ class AirlockStreamTest : public ::testing::Test {
     EXPECT_EQ(std::string(head, 12), "HTTP/1.1 200");
     return sock;
   }
-
-  static WesServer* env_;
-  static bool ok_;
-  static std::string digest_;
 };
-
-WesServer* AirlockStreamTest::env_ = nullptr;
-bool AirlockStreamTest::ok_ = false;
-std::string AirlockStreamTest::digest_;
 
 TEST_F(AirlockStreamTest, ALargeReleasedFileStreamsAndStalledClientsAreCutOff) {
   const std::string id =
@@ -495,11 +488,7 @@ TEST_F(AirlockStreamTest, ALargeReleasedFileStreamsAndStalledClientsAreCutOff) {
   EXPECT_EQ(whole.headers["content-length"], std::to_string(kBigBytes));
   EXPECT_EQ(whole.headers["x-checksum-sha256"], sha);
   EXPECT_THAT(whole.headers["content-disposition"], HasSubstr("big.txt"));
-  bool audited = false;
-  for (const json& rec : env_->Audit("release.download", "success")) {
-    audited |= rec.dump().find(rid + "/big") != std::string::npos;
-  }
-  EXPECT_TRUE(audited);
+  EXPECT_TRUE(Audited("release.download", "success", rid + "/big"));
 
   // The CLI writes it to disk as it arrives and checks it.
   TempDir dir;
@@ -561,11 +550,7 @@ TEST_F(AirlockStreamTest, ALargeReleasedFileStreamsAndStalledClientsAreCutOff) {
   bool cut = false;
   Eventually(
       [&] {
-        int failed = 0;
-        for (const json& rec : env_->Audit("release.download", "error")) {
-          failed += rec.dump().find(rid + "/big") != std::string::npos;
-        }
-        cut = failed >= 2;
+        cut = AuditedTimes("release.download", "error", rid + "/big") >= 2;
         return cut;
       },
       30s);
